@@ -1,0 +1,90 @@
+"""Choose cofi.fit's default hyperparameters on validation data, never on test data.
+
+For each dataset: a seeded 90/10 split gives (train, test); a second seeded 90/10 split of train
+gives (fit, validation). Every grid point is fitted on `fit` and scored (RMSE) on `validation`;
+the configuration with the best mean validation RMSE over the datasets wins. Only then is it
+refitted on all of `train` and scored once on `test`, beside the lab's settings.
+
+    COFI_MOVIELENS_DIR=../shared/movielens python benchmarks/choose_defaults.py [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import pandas as pd  # noqa: E402
+
+import cofi  # noqa: E402
+from cofi.evaluation import evaluate, split_random  # noqa: E402
+from cofi.movielens import ingest, resolve_source  # noqa: E402
+from cofi.schema import KNOWN_DATASETS  # noqa: E402
+from cofi.training import LAB_CONFIG  # noqa: E402
+
+DATASETS = ["ml-latest-small", "ml-100k"]
+
+
+def load(name: str, work: Path) -> pd.DataFrame:
+    result = ingest(resolve_source(dataset=name), work / name, scale=KNOWN_DATASETS[name].scale)
+    return pd.read_parquet(result.ratings_path, columns=["user_id", "movie_id", "rating"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small grid, to check the script works")
+    args = parser.parse_args()
+    grid = {
+        "n_features": [10, 50, 100],
+        "lambda_": [2.0, 5.0, 10.0, 20.0],
+        "learning_rate": [0.05, 0.1],
+        "iterations": [200, 400],
+    }
+    if args.quick:
+        grid = {"n_features": [10], "lambda_": [5.0, 10.0], "learning_rate": [0.1], "iterations": [50]}
+    rows = []
+    with tempfile.TemporaryDirectory() as work:
+        data = {name: load(name, Path(work)) for name in DATASETS}
+        splits = {}
+        for name, ratings in data.items():
+            train, test = split_random(ratings, 0.1, seed=0)
+            fit_part, validation = split_random(train, 0.1, seed=1)
+            splits[name] = (train, test, fit_part, validation)
+        for values in itertools.product(*grid.values()):
+            params = dict(zip(grid, values))
+            row = dict(params)
+            for name, (_, _, fit_part, validation) in splits.items():
+                started = time.perf_counter()
+                model = cofi.fit(fit_part, **params, log_every=10_000)
+                row[f"{name} val_rmse"] = evaluate(model, fit_part, validation)["metrics"]["model"]["rmse"]
+                row[f"{name} seconds"] = time.perf_counter() - started
+            row["mean val_rmse"] = sum(row[f"{name} val_rmse"] for name in DATASETS) / len(DATASETS)
+            rows.append(row)
+            print({key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()}, flush=True)
+        table = pd.DataFrame(rows).sort_values("mean val_rmse")
+        pd.set_option("display.width", 200)
+        print("\nbest 10 on validation:\n", table.head(10).to_string(index=False))
+        best = {key: table.iloc[0][key] for key in grid}
+        best = {key: (int(value) if key in ("n_features", "iterations") else float(value)) for key, value in best.items()}
+        print("\nchosen:", best)
+        for label, config in (("chosen", cofi.TrainConfig(**best)), ("lab", LAB_CONFIG)):
+            for name, (train, test, _, _) in splits.items():
+                started = time.perf_counter()
+                model = cofi.fit(train, config)
+                seconds = time.perf_counter() - started
+                metrics = evaluate(model, train, test)["metrics"]
+                print(
+                    f"test {name:<16} {label:<7} rmse {metrics['model']['rmse']:.4f} mae {metrics['model']['mae']:.4f} "
+                    f"(movie_mean {metrics['movie_mean']['rmse']:.4f}, global_mean {metrics['global_mean']['rmse']:.4f}) "
+                    f"fit {seconds:.1f}s"
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""The public entry point: ``cofi.fit(ratings, ...) -> Model``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from cofi.errors import CofiError
+from cofi.matrices import IndexMap, RatingTriples, build_triples, normalize_triples
+from cofi.model import Model, seen_csr
+from cofi.schema import RatingScale
+from cofi.training import ProgressCallback, TrainConfig, train
+
+
+def infer_scale(rating: np.ndarray) -> RatingScale:
+    """The scale observed ratings lie on: their range, in half or whole steps."""
+    if len(rating) == 0:
+        raise CofiError("no ratings")
+    fractional = not np.allclose(rating, np.round(rating))
+    return RatingScale(float(rating.min()), float(rating.max()), 0.5 if fractional else 1.0)
+
+
+def make_config(config: TrainConfig | None, hyperparameters: dict) -> TrainConfig:
+    """``config`` (default ``TrainConfig()``) with ``hyperparameters`` overriding its fields."""
+    base = config or TrainConfig()
+    try:
+        return TrainConfig(**{**base.model_dump(), **hyperparameters})
+    except ValidationError as error:
+        raise CofiError(
+            f"invalid hyperparameters: {error}\nknown names: {sorted(TrainConfig.model_fields)}"
+        ) from None
+
+
+def fit(
+    ratings: pd.DataFrame,
+    config: TrainConfig | None = None,
+    *,
+    scale: RatingScale | None = None,
+    movie_ids: np.ndarray | None = None,
+    callback: ProgressCallback | None = None,
+    **hyperparameters,
+) -> Model:
+    """Train a collaborative-filtering model on a ratings table.
+
+    Ratings are mean-normalized per movie, then X, W and b are fitted by Adam on the cofi cost
+    (see :mod:`cofi.cost`) with TensorFlow's autodiff.
+
+    Args:
+        ratings: a DataFrame with ``user_id``, ``movie_id`` and ``rating`` (other columns are
+            ignored), one row per (user, movie).
+        config: a full :class:`~cofi.training.TrainConfig` (``cofi.LAB_CONFIG`` for the lab's
+            settings); keywords override its fields.
+        scale: the rating scale predictions are clipped to; inferred from the ratings if omitted.
+        movie_ids: every movie the index should hold (default: the rated ones). Movies without
+            ratings get rows but are never recommended.
+        callback: receives ``(iteration, iterations, loss)`` as training goes.
+        **hyperparameters: any :class:`~cofi.training.TrainConfig` field: ``n_features``,
+            ``lambda_``, ``learning_rate``, ``iterations``, ``seed``, ``init_scale``, ``dtype``,
+            ``method``, ``log_every``. Unknown names or bad values raise :class:`CofiError`.
+
+    Returns:
+        The trained :class:`~cofi.model.Model`.
+    """
+    config = make_config(config, hyperparameters)
+    if not isinstance(ratings, pd.DataFrame):
+        raise CofiError(f"ratings must be a pandas DataFrame, got {type(ratings).__name__}")
+    if ratings.empty:
+        raise CofiError("ratings is empty: nothing to train on")
+    if ratings["rating"].isna().any():
+        raise CofiError(
+            f"ratings has {int(ratings['rating'].isna().sum())} missing rating value(s)"
+        )
+    duplicated = ratings.duplicated(["user_id", "movie_id"])
+    if duplicated.any():
+        first = ratings.loc[duplicated].iloc[0]
+        raise CofiError(
+            f"ratings has {int(duplicated.sum())} duplicate (user_id, movie_id) pair(s), "
+            f"e.g. user {first['user_id']} and movie {first['movie_id']}"
+        )
+    movies = None
+    if movie_ids is not None:
+        movies = IndexMap.from_ids(
+            np.concatenate([ratings["movie_id"].to_numpy(), np.asarray(movie_ids)])
+        )
+    triples, movies, users = build_triples(ratings, movies=movies)
+    return fit_triples(triples, movies, users, config, scale=scale, callback=callback)
+
+
+def fit_triples(
+    triples: RatingTriples,
+    movies: IndexMap,
+    users: IndexMap,
+    config: TrainConfig,
+    *,
+    scale: RatingScale | None = None,
+    callback: ProgressCallback | None = None,
+) -> Model:
+    """:func:`fit` for ratings already in matrix coordinates (raw, not normalized)."""
+    scale = scale or infer_scale(triples.rating)
+    normalized, movie_mean = normalize_triples(triples)
+    result = train(normalized, config, callback=callback)
+    indptr, seen = seen_csr(triples)
+    return Model(
+        X=result.X,
+        W=result.W,
+        b=result.b,
+        movie_mean=movie_mean,
+        movie_count=np.bincount(triples.movie_index, minlength=triples.n_movies).astype(np.int32),
+        movies=movies,
+        users=users,
+        seen_indptr=indptr,
+        seen_movies=seen,
+        global_mean=float(np.mean(triples.rating, dtype=np.float64)),
+        scale=scale,
+        config=config,
+        loss_history=result.loss_history,
+    )

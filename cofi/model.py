@@ -1,0 +1,333 @@
+"""A trained model: prediction, top-N recommendation, and save/load without pickle."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cofi.errors import CofiError
+from cofi.matrices import IndexMap, RatingTriples
+from cofi.schema import SCHEMA_VERSION, RatingScale
+from cofi.training import TrainConfig
+
+MODEL_FORMAT = "cofi-model"
+MODEL_FORMAT_VERSION = 1
+_ARRAYS_FILE = "arrays.npz"
+_META_FILE = "model.json"
+
+#: Scoring works on blocks of users sized so one block of scores stays near this many bytes.
+SCORE_BLOCK_BYTES = 64 << 20
+
+
+@dataclass
+class Model:
+    """Learned movie features and user parameters, with what is needed to use them.
+
+    Prediction for a known user j and a movie i with training ratings is
+    ``x_i . w_j + b_j + movie_mean_i`` clipped to the rating scale. Fallbacks, never an exception:
+
+    - unknown user, known movie: the movie's mean rating (a new user's w and b are 0);
+    - known user, movie unknown or without training ratings: global mean + the user's bias b_j;
+    - both unknown: the global mean.
+
+    Attributes:
+        X: (n_movies, n_features) movie features.
+        W: (n_users, n_features) user parameters.
+        b: (1, n_users) user biases.
+        movie_mean: (n_movies,) mean training rating of each movie (0 when it has none).
+        movie_count: (n_movies,) number of training ratings of each movie.
+        movies: index map of movie ids to rows of X.
+        users: index map of user ids to rows of W.
+        seen_indptr: (n_users + 1,) CSR row pointers of the movies each user rated in training.
+        seen_movies: (n_training_ratings,) movie rows, grouped by user.
+        global_mean: mean of all training ratings.
+        scale: the rating scale predictions are clipped to.
+        config: the hyperparameters it was trained with.
+        loss_history: (iteration, cost) pairs logged during training.
+    """
+
+    X: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+    movie_mean: np.ndarray
+    movie_count: np.ndarray
+    movies: IndexMap
+    users: IndexMap
+    seen_indptr: np.ndarray
+    seen_movies: np.ndarray
+    global_mean: float
+    scale: RatingScale
+    config: TrainConfig
+    loss_history: list[tuple[int, float]] = field(default_factory=list)
+    model_id: str = ""
+
+    def __post_init__(self) -> None:
+        n_movies, n_users = len(self.movies), len(self.users)
+        expected = {
+            "X": (n_movies, self.config.n_features),
+            "W": (n_users, self.config.n_features),
+            "b": (1, n_users),
+            "movie_mean": (n_movies,),
+            "movie_count": (n_movies,),
+            "seen_indptr": (n_users + 1,),
+        }
+        for name, shape in expected.items():
+            actual = getattr(self, name).shape
+            if actual != shape:
+                raise ValueError(f"Model.{name} must have shape {shape}, got {actual}")
+        if not self.model_id:
+            self.model_id = self._content_id()
+
+    @property
+    def n_movies(self) -> int:
+        return len(self.movies)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    def _content_id(self) -> str:
+        digest = hashlib.sha256()
+        for array in (self.X, self.W, self.b, self.movie_mean, self.movies.ids, self.users.ids):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(self.config.model_dump_json().encode())
+        return digest.hexdigest()[:16]
+
+    # Prediction ------------------------------------------------------------------------------
+
+    def predict(self, user_ids, movie_ids) -> np.ndarray:
+        """Predicted ratings for pairs ``(user_ids[k], movie_ids[k])``, on the rating scale.
+
+        Args:
+            user_ids: (n,) external user ids.
+            movie_ids: (n,) external movie ids.
+
+        Returns:
+            (n,) float32 predictions; unknown ids get the fallbacks in the class docstring.
+        """
+        user_ids = np.asarray(user_ids).reshape(-1)
+        movie_ids = np.asarray(movie_ids).reshape(-1)
+        if user_ids.shape != movie_ids.shape:
+            raise ValueError(
+                f"user_ids {user_ids.shape} and movie_ids {movie_ids.shape} must have the same length"
+            )
+        return self.predict_positions(
+            self.users.position_of(user_ids), self.movies.position_of(movie_ids)
+        )
+
+    def predict_positions(self, user_index: np.ndarray, movie_index: np.ndarray) -> np.ndarray:
+        """Like :meth:`predict`, with matrix positions; -1 marks an unknown user or movie."""
+        known_user = user_index >= 0
+        known_movie = movie_index >= 0
+        movie_safe = np.where(known_movie, movie_index, 0)
+        known_movie &= self.movie_count[movie_safe] > 0
+        user_safe = np.where(known_user, user_index, 0)
+        both = known_user & known_movie
+        prediction = np.full(user_index.shape, self.global_mean, dtype=np.float64)
+        prediction[both] = (
+            np.einsum(
+                "ij,ij->i", self.X[movie_safe[both]], self.W[user_safe[both]], dtype=np.float64
+            )
+            + self.b[0, user_safe[both]]
+            + self.movie_mean[movie_safe[both]]
+        )
+        only_movie = known_movie & ~known_user
+        prediction[only_movie] = self.movie_mean[movie_safe[only_movie]]
+        only_user = known_user & ~known_movie
+        prediction[only_user] += self.b[0, user_safe[only_user]]
+        return np.clip(prediction, self.scale.minimum, self.scale.maximum).astype(np.float32)
+
+    # Recommendation --------------------------------------------------------------------------
+
+    def iter_recommendations(
+        self, user_ids=None, n: int = 10, *, min_ratings: int = 1, block_users: int | None = None
+    ) -> Iterator[pd.DataFrame]:
+        """Top-``n`` unseen movies for users, one DataFrame per block of users.
+
+        Scores ``W_block X^T + b + movie_mean`` for a block of users at a time, so memory holds
+        at most ``block_users x n_movies`` scores. Movies a user rated in training and movies
+        with fewer than ``min_ratings`` training ratings are never returned (a movie rated
+        once, five stars, would otherwise top every list). A user with fewer than ``n``
+        candidates gets fewer rows. Unknown user ids are skipped.
+
+        Yields:
+            DataFrames with ``user_id``, ``rank`` (1..n), ``movie_id``, ``predicted_rating``.
+        """
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        if user_ids is None:
+            positions = np.arange(self.n_users, dtype=np.int64)
+        else:
+            positions = self.users.position_of(np.asarray(user_ids).reshape(-1))
+            positions = positions[positions >= 0]
+        if block_users is None:
+            block_users = max(1, SCORE_BLOCK_BYTES // (4 * max(self.n_movies, 1)))
+        never = self.movie_count < max(1, min_ratings)
+        for start in range(0, len(positions), block_users):
+            block = positions[start : start + block_users]
+            scores = self.W[block] @ self.X.T
+            scores += self.b[0, block][:, None]
+            scores += self.movie_mean[None, :]
+            scores[:, never] = -np.inf
+            starts, ends = self.seen_indptr[block], self.seen_indptr[block + 1]
+            rows = np.repeat(np.arange(len(block)), ends - starts)
+            scores[rows, self.seen_movies[_concatenated_ranges(starts, ends)]] = -np.inf
+            k = min(n, self.n_movies)
+            top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+            top_scores = np.take_along_axis(scores, top, axis=1)
+            # Best score first; ties broken by movie row so the order is reproducible.
+            order = np.lexsort((top, -top_scores), axis=1)
+            top = np.take_along_axis(top, order, axis=1)
+            top_scores = np.take_along_axis(top_scores, order, axis=1)
+            valid = np.isfinite(top_scores)
+            user_column = np.repeat(self.users.ids[block], k).reshape(len(block), k)
+            rank = np.tile(np.arange(1, k + 1, dtype=np.int16), (len(block), 1))
+            yield pd.DataFrame(
+                {
+                    "user_id": user_column[valid].astype(np.int32),
+                    "rank": rank[valid],
+                    "movie_id": self.movies.ids[top[valid]].astype(np.int32),
+                    "predicted_rating": np.clip(
+                        top_scores[valid], self.scale.minimum, self.scale.maximum
+                    ).astype(np.float32),
+                }
+            )
+
+    def recommend(self, user_ids=None, n: int = 10, *, min_ratings: int = 1) -> pd.DataFrame:
+        """Top-``n`` movies each user has not rated in training (all users by default).
+
+        Candidates are the movies with at least ``min_ratings`` training ratings.
+
+        Returns:
+            A DataFrame with ``user_id``, ``rank`` (1..n), ``movie_id``, ``predicted_rating``,
+            sorted by user then rank.
+        """
+        blocks = list(self.iter_recommendations(user_ids, n, min_ratings=min_ratings))
+        if not blocks:
+            return pd.DataFrame(
+                {
+                    "user_id": np.array([], np.int32),
+                    "rank": np.array([], np.int16),
+                    "movie_id": np.array([], np.int32),
+                    "predicted_rating": np.array([], np.float32),
+                }
+            )
+        return pd.concat(blocks, ignore_index=True)
+
+    # Persistence -----------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the model to folder ``path`` (NumPy ``.npz`` + JSON; no pickle), atomically.
+
+        An existing model at ``path`` is replaced only once the new one is completely written.
+        """
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            np.savez(
+                staging / _ARRAYS_FILE,
+                X=self.X,
+                W=self.W,
+                b=self.b,
+                movie_mean=self.movie_mean,
+                movie_count=self.movie_count,
+                movie_ids=self.movies.ids,
+                user_ids=self.users.ids,
+                seen_indptr=self.seen_indptr,
+                seen_movies=self.seen_movies,
+            )
+            meta = {
+                "format": MODEL_FORMAT,
+                "format_version": MODEL_FORMAT_VERSION,
+                "schema_version": SCHEMA_VERSION,
+                "model_id": self.model_id,
+                "global_mean": self.global_mean,
+                "scale": {
+                    "minimum": self.scale.minimum,
+                    "maximum": self.scale.maximum,
+                    "step": self.scale.step,
+                },
+                "config": self.config.model_dump(),
+                "loss_history": self.loss_history,
+                "n_movies": self.n_movies,
+                "n_users": self.n_users,
+            }
+            (staging / _META_FILE).write_text(json.dumps(meta, indent=2))
+            _replace_dir(staging, path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        return path
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Move folder ``new`` to ``target``, replacing any old one with two renames."""
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+        os.replace(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, target)
+
+
+def load_model(path: str | os.PathLike) -> Model:
+    """Read a model written by :meth:`Model.save`.
+
+    Raises:
+        CofiError: the folder is missing or does not hold a cofi model of a known version.
+    """
+    path = Path(path)
+    meta_path = path / _META_FILE
+    if not meta_path.is_file():
+        raise CofiError(f"{path} does not hold a cofi model (no {_META_FILE})")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != MODEL_FORMAT or meta.get("format_version") != MODEL_FORMAT_VERSION:
+        raise CofiError(
+            f"{meta_path}: unsupported model format {meta.get('format')!r} v{meta.get('format_version')}"
+        )
+    with np.load(path / _ARRAYS_FILE, allow_pickle=False) as arrays:
+        data = {name: arrays[name] for name in arrays.files}
+    return Model(
+        X=data["X"],
+        W=data["W"],
+        b=data["b"],
+        movie_mean=data["movie_mean"],
+        movie_count=data["movie_count"],
+        movies=IndexMap(data["movie_ids"]),
+        users=IndexMap(data["user_ids"]),
+        seen_indptr=data["seen_indptr"],
+        seen_movies=data["seen_movies"],
+        global_mean=float(meta["global_mean"]),
+        scale=RatingScale(**meta["scale"]),
+        config=TrainConfig(**meta["config"]),
+        loss_history=[tuple(pair) for pair in meta["loss_history"]],
+        model_id=meta["model_id"],
+    )
+
+
+def _concatenated_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, e) for s, e in zip(starts, ends)])`` without a Python loop."""
+    lengths = ends - starts
+    total = int(lengths.sum())
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return offsets + np.arange(total)
+
+
+def seen_csr(triples: RatingTriples) -> tuple[np.ndarray, np.ndarray]:
+    """The movies each user rated, as CSR ``(indptr: (n_users + 1,), movies: (n_ratings,))``."""
+    order = np.argsort(triples.user_index, kind="stable")
+    counts = np.bincount(triples.user_index, minlength=triples.n_users)
+    indptr = np.zeros(triples.n_users + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, triples.movie_index[order].astype(np.int32)

@@ -1,0 +1,181 @@
+"""Training: tf.Variables, a cost function, tf.GradientTape and the Keras Adam optimizer.
+
+The loop knows nothing about the model beyond "a cost of (X, W, b) and some data"; the cost
+functions live in :mod:`cofi.cost`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from cofi.errors import TrainingError
+from cofi.matrices import DENSE_CELL_LIMIT, RatingTriples
+
+logger = logging.getLogger("cofi")
+
+ProgressCallback = Callable[[int, int, float], None]
+"""Called as ``callback(iteration, iterations, loss)`` every ``log_every`` iterations."""
+
+
+class TrainConfig(BaseModel):
+    """Hyperparameters of one training run. Unknown fields and bad values fail at once.
+
+    The defaults were chosen on held-out ratings (see README, "Choosing the defaults");
+    :data:`LAB_CONFIG` holds the lab's settings.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_features: int = Field(
+        default=30, ge=1, le=4096, description="length of each movie/user vector"
+    )
+    lambda_: float = Field(default=10.0, ge=0.0, description="L2 regularization strength")
+    learning_rate: float = Field(default=0.05, gt=0.0, le=10.0, description="Adam learning rate")
+    iterations: int = Field(default=200, ge=1, le=1_000_000, description="optimizer steps")
+    init_scale: float = Field(
+        default=0.1, gt=0.0, description="std of the normal initial values of X and W"
+    )
+    seed: int = Field(default=0, ge=0, description="seeds initialization (and any sampling)")
+    dtype: Literal["float32", "float64"] = "float32"
+    method: Literal["auto", "dense", "sparse"] = Field(
+        default="auto",
+        description="dense Y/R matrices, or the sparse observed-ratings form; auto picks by size",
+    )
+    log_every: int = Field(default=20, ge=1, description="log the loss every this many iterations")
+
+
+#: The lab's settings: 100 features, lambda 1, Adam at 0.1 for 200 iterations, unit-normal init.
+LAB_CONFIG = TrainConfig(
+    n_features=100, lambda_=1.0, learning_rate=0.1, iterations=200, init_scale=1.0
+)
+
+
+@dataclass
+class TrainResult:
+    """Learned parameters and how training went.
+
+    Attributes:
+        X: (n_movies, n_features) movie features.
+        W: (n_users, n_features) user parameters.
+        b: (1, n_users) user biases.
+        loss_history: (iteration, loss) pairs, one every ``log_every`` iterations and the last.
+        method: "dense" or "sparse", as actually used.
+        seconds: wall time of the optimization loop (graph tracing included).
+    """
+
+    X: np.ndarray
+    W: np.ndarray
+    b: np.ndarray
+    loss_history: list[tuple[int, float]] = field(default_factory=list)
+    method: str = "sparse"
+    seconds: float = 0.0
+
+
+def choose_method(config: TrainConfig, n_movies: int, n_users: int) -> str:
+    if config.method != "auto":
+        return config.method
+    return "dense" if n_movies * n_users <= DENSE_CELL_LIMIT else "sparse"
+
+
+def initial_parameters(
+    config: TrainConfig, n_movies: int, n_users: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded normal X, W and zero b, in the configured dtype."""
+    rng = np.random.default_rng(config.seed)
+    X = rng.normal(0.0, config.init_scale, size=(n_movies, config.n_features))
+    W = rng.normal(0.0, config.init_scale, size=(n_users, config.n_features))
+    b = np.zeros((1, n_users))
+    return X.astype(config.dtype), W.astype(config.dtype), b.astype(config.dtype)
+
+
+def train(
+    triples: RatingTriples,
+    config: TrainConfig | None = None,
+    *,
+    callback: ProgressCallback | None = None,
+) -> TrainResult:
+    """Fit X, W and b to (normalized) ratings by minimizing the cofi cost with Adam.
+
+    Args:
+        triples: the observed ratings, usually mean-normalized (see
+            :func:`cofi.matrices.normalize_triples`).
+        config: hyperparameters; defaults to ``TrainConfig()``.
+        callback: receives ``(iteration, iterations, loss)`` every ``config.log_every`` iterations.
+
+    Returns:
+        The learned parameters as NumPy arrays, and the loss history.
+
+    Raises:
+        TrainingError: the loss became NaN or infinite; no parameters are returned.
+    """
+    import keras
+    import tensorflow as tf
+
+    from cofi.cost import cofi_cost, cofi_cost_sparse
+
+    config = config or TrainConfig()
+    if len(triples) == 0:
+        raise TrainingError("no ratings to train on")
+    method = choose_method(config, triples.n_movies, triples.n_users)
+    dtype = tf.float64 if config.dtype == "float64" else tf.float32
+    X0, W0, b0 = initial_parameters(config, triples.n_movies, triples.n_users)
+    X = tf.Variable(X0, name="X")
+    W = tf.Variable(W0, name="W")
+    b = tf.Variable(b0, name="b")
+    variables = [X, W, b]
+    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+    lambda_ = config.lambda_
+
+    if method == "dense":
+        Y_np, R_np = triples.to_dense(np.dtype(config.dtype))
+        Y, R = tf.constant(Y_np), tf.constant(R_np)
+
+        def cost() -> tf.Tensor:
+            return cofi_cost(X, W, b, Y, R, lambda_)
+
+    else:
+        movie_index = tf.constant(triples.movie_index)
+        user_index = tf.constant(triples.user_index)
+        rating = tf.constant(triples.rating, dtype=dtype)
+
+        def cost() -> tf.Tensor:
+            return cofi_cost_sparse(X, W, b, movie_index, user_index, rating, lambda_)
+
+    @tf.function
+    def step() -> tf.Tensor:
+        with tf.GradientTape() as tape:
+            loss = cost()
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return loss
+
+    history: list[tuple[int, float]] = []
+    started = time.perf_counter()
+    for iteration in range(1, config.iterations + 1):
+        loss = float(step())
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"the loss became {loss} at iteration {iteration} of {config.iterations} "
+                f"(learning_rate={config.learning_rate}, lambda_={config.lambda_}); "
+                "try a lower learning_rate or float64"
+            )
+        if iteration % config.log_every == 0 or iteration == config.iterations:
+            history.append((iteration, loss))
+            logger.info("iteration %d/%d: cost %.4f", iteration, config.iterations, loss)
+            if callback is not None:
+                callback(iteration, config.iterations, loss)
+    # The loss reported at step k is the cost before that step's update: check the final state too.
+    final = X.numpy(), W.numpy(), b.numpy()
+    if not all(np.isfinite(array).all() for array in final):
+        raise TrainingError("training produced non-finite parameters; try a lower learning_rate")
+    return TrainResult(
+        *final, loss_history=history, method=method, seconds=time.perf_counter() - started
+    )

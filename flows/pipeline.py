@@ -1,0 +1,206 @@
+"""The ``cofi-pipeline`` flow: ingest -> matrices -> train -> evaluate -> recommend -> publish.
+
+Run it ad hoc with ``python -m flows.pipeline`` (``--help`` lists the options).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Literal
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+from cofi.movielens import read_manifest  # noqa: E402
+from prefect import flow  # noqa: E402
+
+from cofi import settings  # noqa: E402
+from cofi.evaluation import format_report  # noqa: E402
+from cofi.publish import new_run_dir  # noqa: E402
+from cofi.schema import KNOWN_DATASETS  # noqa: E402
+from cofi.training import LAB_CONFIG, TrainConfig  # noqa: E402
+from tasks.evaluate import evaluate_model  # noqa: E402
+from tasks.ingest import dataset_key, ingest_movielens  # noqa: E402
+from tasks.matrices import build_matrices  # noqa: E402
+from tasks.recommend import publish_run, recommend_all  # noqa: E402
+from tasks.train import train_model  # noqa: E402
+
+DEFAULTS = TrainConfig()
+
+
+@flow(name="cofi-pipeline", log_prints=True)
+def cofi_pipeline(
+    dataset: str = "ml-latest-small",
+    source: str | None = None,
+    data_dir: str | None = None,
+    n_features: int = DEFAULTS.n_features,
+    lambda_: float = DEFAULTS.lambda_,
+    learning_rate: float = DEFAULTS.learning_rate,
+    iterations: int = DEFAULTS.iterations,
+    init_scale: float = DEFAULTS.init_scale,
+    seed: int = DEFAULTS.seed,
+    method: Literal["auto", "dense", "sparse"] = DEFAULTS.method,
+    dtype: Literal["float32", "float64"] = DEFAULTS.dtype,
+    holdout_fraction: float = 0.1,
+    top_n: int = 10,
+    min_movie_ratings: int = 5,
+    quarantine: bool = False,
+) -> dict:
+    """Recompute recommendations for every user from a MovieLens dataset.
+
+    Args:
+        dataset: a GroupLens dataset name, resolved from COFI_MOVIELENS_DIR, the cache or GroupLens.
+        source: a local folder, a ``.zip`` or a URL; overrides ``dataset``'s location.
+        data_dir: where outputs go (default COFI_DATA_DIR or ``./data``).
+        n_features: length of the movie and user vectors.
+        lambda_: regularization strength.
+        learning_rate: Adam's learning rate.
+        iterations: optimizer steps.
+        init_scale: std of the initial X and W.
+        seed: seeds the split, initialization and everything else.
+        method: dense Y/R or the sparse observed-ratings form ("auto" picks by size).
+        dtype: float32 or float64.
+        holdout_fraction: share of ratings held out to evaluate (0 skips evaluation).
+        top_n: recommendations per user.
+        min_movie_ratings: a movie needs this many ratings to be recommended.
+        quarantine: write bad rows to quarantine.csv and go on, instead of failing.
+
+    Returns:
+        A summary: run folder, published tables, evaluation report.
+    """
+    if dataset not in KNOWN_DATASETS and not source:
+        raise ValueError(
+            f"unknown dataset {dataset!r}; known: {sorted(KNOWN_DATASETS)}, or pass source"
+        )
+    config = TrainConfig(
+        n_features=n_features,
+        lambda_=lambda_,
+        learning_rate=learning_rate,
+        iterations=iterations,
+        init_scale=init_scale,
+        seed=seed,
+        method=method,
+        dtype=dtype,
+    ).model_dump()
+    root = Path(data_dir) if data_dir else settings.data_dir()
+    ingested = ingest_movielens(dataset, source, str(root), quarantine)
+    scale = read_manifest(Path(ingested["dataset_dir"]))["scale"]
+    run_dir = new_run_dir(root, dataset_key(dataset, source))
+    matrices = build_matrices(
+        ingested["ratings_path"],
+        ingested["movies_path"],
+        str(run_dir / "matrices"),
+        holdout_fraction,
+        seed,
+    )
+    movie_index = str(run_dir / "matrices" / "movie_index.parquet")
+    report = None
+    if holdout_fraction > 0:
+        held_out = train_model(
+            matrices["train_path"], movie_index, scale, config, str(run_dir / "eval-model")
+        )
+        report = evaluate_model(
+            held_out["model_dir"],
+            matrices["train_path"],
+            matrices["test_path"],
+            str(run_dir / "metrics.json"),
+        )
+    # The published model learns from every rating; the held-out one only measured the method.
+    final = train_model(
+        ingested["ratings_path"], movie_index, scale, config, str(run_dir / "model")
+    )
+    recommended = recommend_all(
+        final["model_dir"],
+        ingested["movies_path"],
+        str(run_dir / "recommendations.parquet"),
+        top_n,
+        min_movie_ratings,
+    )
+    latest = publish_run(str(run_dir), str(root / "latest"))
+    summary = {
+        "run_dir": str(run_dir),
+        "latest": latest,
+        "recommendations": str(Path(latest) / "recommendations.parquet"),
+        "model_dir": str(Path(latest) / "model"),
+        "model_id": final["model_id"],
+        "fit_seconds": final["fit_seconds"],
+        "n_ratings": ingested["n_ratings"],
+        "n_users": ingested["n_users"],
+        "n_movies": ingested["n_movies"],
+        "recommendation_rows": recommended["rows"],
+        "evaluation": report,
+    }
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m flows.pipeline",
+        description="Run the cofi pipeline once: ingest MovieLens, train, evaluate, write recommendations.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--dataset", default="ml-latest-small", help=f"one of {', '.join(KNOWN_DATASETS)}"
+    )
+    parser.add_argument("--source", help="a local folder, .zip or URL holding a GroupLens dataset")
+    parser.add_argument("--data-dir", help="output folder (default: $COFI_DATA_DIR or ./data)")
+    parser.add_argument(
+        "--lab",
+        action="store_true",
+        help="use the lab's settings (100 features, lambda 1, lr 0.1, 200 iterations)",
+    )
+    parser.add_argument("--n-features", type=int, default=DEFAULTS.n_features)
+    parser.add_argument(
+        "--lambda", dest="lambda_", type=float, default=DEFAULTS.lambda_, help="regularization"
+    )
+    parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate)
+    parser.add_argument("--iterations", type=int, default=DEFAULTS.iterations)
+    parser.add_argument("--init-scale", type=float, default=DEFAULTS.init_scale)
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--method", choices=["auto", "dense", "sparse"], default=DEFAULTS.method)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default=DEFAULTS.dtype)
+    parser.add_argument(
+        "--holdout",
+        dest="holdout_fraction",
+        type=float,
+        default=0.1,
+        help="held-out share (0: no evaluation)",
+    )
+    parser.add_argument("--top-n", type=int, default=10, help="recommendations per user")
+    parser.add_argument(
+        "--min-movie-ratings", type=int, default=5, help="ratings a movie needs to be recommended"
+    )
+    parser.add_argument(
+        "--quarantine",
+        action="store_true",
+        help="set bad rows aside in quarantine.csv instead of failing",
+    )
+    args = parser.parse_args(argv)
+    if args.lab:
+        for name in ("n_features", "lambda_", "learning_rate", "iterations", "init_scale"):
+            setattr(args, name, getattr(LAB_CONFIG, name))
+    del args.lab
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    summary = cofi_pipeline(**vars(args))
+    print()
+    if summary["evaluation"]:
+        print(format_report(summary["evaluation"]))
+    print(
+        f"recommendations: {summary['recommendations']} ({summary['recommendation_rows']:,} rows)"
+    )
+    print(f"model:           {summary['model_dir']} (id {summary['model_id']})")
+    print(f"run folder:      {summary['run_dir']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Small Parquet helpers shared by the tasks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from cofi.publish import atomic_path
+
+RATING_COLUMNS = ["user_id", "movie_id", "rating"]
+
+
+def read_ratings(path: str | Path) -> pd.DataFrame:
+    return pd.read_parquet(path, columns=RATING_COLUMNS)
+
+
+def write_parquet(frame: pd.DataFrame, path: str | Path) -> str:
+    """Write ``frame`` to ``path`` atomically and return the path as a string."""
+    with atomic_path(Path(path)) as staging:
+        frame.to_parquet(staging, index=False)
+    return str(path)

@@ -1,0 +1,58 @@
+"""Train: fit the collaborative-filtering model on a ratings Parquet file and save it."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+from prefect import get_run_logger, task
+
+import cofi
+from cofi.schema import RatingScale
+from cofi.training import TrainConfig
+from tasks.io import read_ratings
+
+
+@task(name="train", timeout_seconds=6 * 3600)
+def train_model(
+    ratings_path: str, movie_index_path: str, scale: dict, config: dict, model_dir: str
+) -> dict:
+    """Fit on ``ratings_path`` with hyperparameters ``config`` and save the model to ``model_dir``.
+
+    Args:
+        ratings_path: Parquet with ``user_id``, ``movie_id``, ``rating``.
+        movie_index_path: Parquet with every ``movie_id`` the model's index should hold.
+        scale: the rating scale (``minimum``, ``maximum``, ``step``).
+        config: :class:`cofi.training.TrainConfig` fields.
+        model_dir: where the model is saved.
+
+    Returns:
+        A summary: model folder and id, fit seconds, final cost, the method used.
+    """
+    logger = get_run_logger()
+    ratings = read_ratings(ratings_path)
+    movie_ids = pd.read_parquet(movie_index_path)["movie_id"].to_numpy()
+
+    def progress(iteration: int, iterations: int, cost: float) -> None:
+        logger.info("iteration %d/%d: cost %.4f", iteration, iterations, cost)
+
+    started = time.perf_counter()
+    model = cofi.fit(
+        ratings,
+        TrainConfig(**config),
+        scale=RatingScale(**scale),
+        movie_ids=movie_ids,
+        callback=progress,
+    )
+    seconds = time.perf_counter() - started
+    model.save(model_dir)
+    logger.info(
+        "model %s fitted on %s ratings in %.1f s", model.model_id, f"{len(ratings):,}", seconds
+    )
+    return {
+        "model_dir": model_dir,
+        "model_id": model.model_id,
+        "fit_seconds": round(seconds, 3),
+        "final_cost": model.loss_history[-1][1] if model.loss_history else None,
+        "n_ratings": len(ratings),
+    }
