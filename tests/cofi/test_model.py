@@ -1,0 +1,104 @@
+"""The Model: predictions, fallbacks, recommendations, save/load."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cofi
+from cofi.errors import CofiError
+
+
+@pytest.fixture(scope="module")
+def ratings() -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    movie, user = np.nonzero(rng.random((40, 30)) < 0.3)
+    return pd.DataFrame(
+        {
+            "user_id": user * 10 + 7,
+            "movie_id": movie * 3 + 1,
+            "rating": rng.integers(1, 6, len(movie)).astype(float),
+            "other": 0,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def model(ratings) -> cofi.Model:
+    return cofi.fit(ratings, n_features=4, iterations=60, seed=1)
+
+
+def test_predict_matches_the_formula_and_clips(model, ratings) -> None:
+    users, movies = ratings["user_id"].to_numpy()[:20], ratings["movie_id"].to_numpy()[:20]
+    j, i = model.users.position_of(users), model.movies.position_of(movies)
+    raw = np.sum(model.X[i] * model.W[j], axis=1) + model.b[0, j] + model.movie_mean[i]
+    np.testing.assert_allclose(model.predict(users, movies), np.clip(raw, 1, 5), rtol=1e-5)
+    assert model.scale == cofi.RatingScale(1.0, 5.0, 1.0)
+
+
+def test_unknown_users_and_movies_get_documented_fallbacks(model, ratings) -> None:
+    known_user, known_movie = int(ratings["user_id"].iloc[0]), int(ratings["movie_id"].iloc[0])
+    j, i = model.users.position_of([known_user])[0], model.movies.position_of([known_movie])[0]
+    predictions = model.predict([999_999, known_user, 999_999], [known_movie, 888_888, 888_888])
+    expected = [model.movie_mean[i], model.global_mean + model.b[0, j], model.global_mean]
+    np.testing.assert_allclose(predictions, np.clip(expected, 1, 5), rtol=1e-6)
+
+
+def test_recommend_never_returns_a_rated_movie(model, ratings) -> None:
+    table = model.recommend(n=5)
+    rated = set(zip(ratings["user_id"], ratings["movie_id"], strict=True))
+    assert not any(
+        (u, m) in rated for u, m in zip(table["user_id"], table["movie_id"], strict=True)
+    )
+    assert list(table.columns) == ["user_id", "rank", "movie_id", "predicted_rating"]
+    per_user = table.groupby("user_id")["rank"].apply(list)
+    assert all(ranks == list(range(1, len(ranks) + 1)) for ranks in per_user)
+    assert set(per_user.index) == set(ratings["user_id"])
+    # ranks follow the predicted rating, which matches predict()
+    again = model.predict(table["user_id"], table["movie_id"])
+    np.testing.assert_allclose(again, table["predicted_rating"], rtol=1e-5)
+    assert (table.groupby("user_id")["predicted_rating"].diff().dropna() <= 1e-6).all()
+
+
+@settings(max_examples=10, deadline=None)
+@given(block=st.integers(1, 40), n=st.integers(1, 50), min_ratings=st.integers(1, 4))
+def test_blocks_do_not_change_the_result(model, block, n, min_ratings) -> None:
+    whole = pd.concat(model.iter_recommendations(n=n, min_ratings=min_ratings, block_users=10_000))
+    blocked = pd.concat(model.iter_recommendations(n=n, min_ratings=min_ratings, block_users=block))
+    pd.testing.assert_frame_equal(whole.reset_index(drop=True), blocked.reset_index(drop=True))
+    allowed = set(model.movies.ids[model.movie_count >= min_ratings])
+    assert set(blocked["movie_id"]) <= allowed
+
+
+def test_recommend_for_some_users_and_unknown_ones(model, ratings) -> None:
+    user = int(ratings["user_id"].iloc[0])
+    table = model.recommend([user, 123_456], n=3)
+    assert set(table["user_id"]) == {user} and len(table) == 3
+
+
+def test_save_and_load_round_trip_without_pickle(model, tmp_path) -> None:
+    path = model.save(tmp_path / "model")
+    with np.load(path / "arrays.npz", allow_pickle=False) as arrays:
+        assert all(arrays[name].dtype != object for name in arrays.files)
+    loaded = cofi.load_model(path)
+    assert loaded.model_id == model.model_id and loaded.config == model.config
+    np.testing.assert_array_equal(loaded.X, model.X)
+    pd.testing.assert_frame_equal(loaded.recommend(n=4), model.recommend(n=4))
+    # saving again replaces the model in place
+    model.save(tmp_path / "model")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_load_rejects_a_folder_without_a_model(tmp_path) -> None:
+    with pytest.raises(CofiError, match="does not hold a cofi model"):
+        cofi.load_model(tmp_path)
+
+
+def test_model_checks_shapes_at_the_door(model) -> None:
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match=r"Model.W must have shape \(30, 4\)"):
+        replace(model, W=model.W[:, :2], model_id="")

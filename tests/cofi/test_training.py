@@ -1,0 +1,128 @@
+"""Training: recovery of a planted low-rank matrix, determinism, dtypes, and divergence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cofi
+from cofi.errors import CofiError, TrainingError
+from cofi.evaluation import rmse
+from cofi.matrices import RatingTriples
+from cofi.training import TrainConfig, choose_method, train
+
+
+def planted(n_movies=60, n_users=50, rank=3, density=0.5, seed=0):
+    """Ratings from a planted rank-``rank`` matrix plus movie offsets; no noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_movies, rank))
+    W = rng.normal(size=(n_users, rank))
+    full = X @ W.T / np.sqrt(rank) + rng.normal(3.0, 0.5, size=(n_movies, 1))
+    movie, user = np.nonzero(rng.random((n_movies, n_users)) < density)
+    frame = pd.DataFrame({"user_id": user + 1, "movie_id": movie + 1, "rating": full[movie, user]})
+    return frame, full
+
+
+@pytest.mark.parametrize("method", ["dense", "sparse"])
+def test_recovers_a_planted_low_rank_matrix(method: str) -> None:
+    ratings, full = planted()
+    train_mask = np.random.default_rng(1).random(len(ratings)) < 0.85
+    train_part, test_part = ratings[train_mask], ratings[~train_mask]
+    model = cofi.fit(
+        # rank 3, plus one feature for the per-movie constant that mean normalization leaves
+        train_part,
+        n_features=4,
+        lambda_=0.01,
+        learning_rate=0.05,
+        iterations=1500,
+        method=method,
+        scale=cofi.RatingScale(-100, 100, 0.5),
+    )
+    predicted = model.predict(test_part["user_id"], test_part["movie_id"])
+    held_out = rmse(test_part["rating"], predicted)
+    spread = float(np.std(full))
+    assert held_out < 0.01 * spread, f"held-out RMSE {held_out:.3f} vs rating spread {spread:.3f}"
+
+
+def test_dense_and_sparse_training_agree() -> None:
+    ratings, _ = planted(20, 15, density=0.4)
+    dense = cofi.fit(ratings, iterations=30, method="dense", dtype="float64")
+    sparse = cofi.fit(ratings, iterations=30, method="sparse", dtype="float64")
+    np.testing.assert_allclose(dense.X, sparse.X, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dense.W, sparse.W, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dense.b, sparse.b, rtol=1e-6, atol=1e-8)
+
+
+def test_same_seed_same_model_other_seed_other_model() -> None:
+    ratings, _ = planted(30, 20)
+    first = cofi.fit(ratings, iterations=20, seed=3)
+    again = cofi.fit(ratings, iterations=20, seed=3)
+    other = cofi.fit(ratings, iterations=20, seed=4)
+    assert first.model_id == again.model_id
+    np.testing.assert_array_equal(first.X, again.X)
+    assert other.model_id != first.model_id
+
+
+def test_float64_on_request() -> None:
+    ratings, _ = planted(10, 8)
+    assert cofi.fit(ratings, iterations=5, dtype="float64").X.dtype == np.float64
+    assert cofi.fit(ratings, iterations=5).X.dtype == np.float32
+
+
+def test_loss_decreases_and_is_logged_every_n() -> None:
+    ratings, _ = planted(30, 20)
+    seen = []
+    model = cofi.fit(
+        ratings, iterations=50, log_every=10, callback=lambda i, n, loss: seen.append((i, loss))
+    )
+    assert [i for i, _ in seen] == [10, 20, 30, 40, 50]
+    assert model.loss_history == seen
+    assert seen[-1][1] < seen[0][1]
+
+
+def test_non_finite_loss_stops_training_with_a_clear_error() -> None:
+    triples = RatingTriples(
+        np.array([0, 1], np.int32),
+        np.array([0, 0], np.int32),
+        np.array([1.0, np.inf], np.float32),
+        2,
+        1,
+    )
+    with pytest.raises(TrainingError, match="loss became inf at iteration 1"):
+        train(triples, TrainConfig(iterations=5))
+
+
+def test_bad_hyperparameters_fail_at_once() -> None:
+    ratings, _ = planted(5, 5)
+    with pytest.raises(CofiError, match="n_features"):
+        cofi.fit(ratings, n_features=0)
+    with pytest.raises(CofiError, match="known names"):
+        cofi.fit(ratings, learning_rat=0.1)
+
+
+def test_lab_settings_are_one_call_away() -> None:
+    assert (
+        cofi.LAB_CONFIG.n_features,
+        cofi.LAB_CONFIG.lambda_,
+        cofi.LAB_CONFIG.learning_rate,
+        cofi.LAB_CONFIG.iterations,
+    ) == (100, 1.0, 0.1, 200)
+    ratings, _ = planted(10, 8)
+    model = cofi.fit(ratings, cofi.LAB_CONFIG, iterations=3)
+    assert model.config.n_features == 100 and model.config.iterations == 3
+
+
+def test_auto_method_picks_by_size() -> None:
+    config = TrainConfig()
+    assert choose_method(config, 100, 100) == "dense"
+    assert choose_method(config, 62_423, 162_541) == "sparse"
+    assert choose_method(TrainConfig(method="sparse"), 10, 10) == "sparse"
+
+
+def test_fit_rejects_duplicates_and_missing_ratings() -> None:
+    ratings = pd.DataFrame({"user_id": [1, 1], "movie_id": [2, 2], "rating": [3.0, 4.0]})
+    with pytest.raises(CofiError, match="duplicate"):
+        cofi.fit(ratings)
+    with pytest.raises(CofiError, match="missing rating"):
+        cofi.fit(pd.DataFrame({"user_id": [1], "movie_id": [2], "rating": [np.nan]}))

@@ -1,0 +1,28 @@
+"""Test settings: quiet TensorFlow, a private Prefect home, and the shared MovieLens folder."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_HOME = Path(tempfile.mkdtemp(prefix="cofi-tests-"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ["PREFECT_HOME"] = str(_HOME / "prefect")
+os.environ["KERAS_HOME"] = str(_HOME / "keras")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+@pytest.fixture
+def movielens_dir() -> Path:
+    """The local MovieLens folder from COFI_MOVIELENS_DIR; skips the test when it is not set."""
+    from cofi.settings import movielens_dir
+
+    path = movielens_dir()
+    if path is None or not path.is_dir():
+        pytest.skip("COFI_MOVIELENS_DIR is not set to a folder (CI sets it to ../shared/movielens)")
+    return path
