@@ -1,0 +1,35 @@
+# cofi: `make run` sets up and runs the pipeline once; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# A local folder of GroupLens datasets; without one, datasets are downloaded from GroupLens.
+COFI_MOVIELENS_DIR ?= $(wildcard ../shared/movielens)
+export COFI_MOVIELENS_DIR
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_ENABLE_ONEDNN_OPTS ?= 0
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: setup run test lint clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(BIN)/python -m flows.pipeline $(ARGS)
+
+test: setup
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check cofi tasks flows tests benchmarks
+	$(BIN)/ruff format --check cofi tasks flows tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

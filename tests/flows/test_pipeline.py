@@ -1,0 +1,60 @@
+"""The cofi-pipeline flow, once end to end on the real ml-latest-small, under a test Prefect server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from cofi.schema import RECOMMENDATIONS_SCHEMA
+
+
+@pytest.fixture(scope="module")
+def harness():
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(harness, movielens_dir, tmp_path) -> None:
+    from flows.pipeline import cofi_pipeline
+
+    shared = movielens_dir / "ml-latest-small"
+    before = {p.name: _digest(p) for p in shared.glob("*.csv")}
+    summary = cofi_pipeline(dataset="ml-latest-small", data_dir=str(tmp_path), top_n=10)
+
+    table = pq.read_table(summary["recommendations"])
+    assert table.schema.equals(RECOMMENDATIONS_SCHEMA)
+    recommendations = table.to_pandas()
+    ratings = pd.read_parquet(tmp_path / "datasets" / "ml-latest-small" / "ratings.parquet")
+    assert recommendations["user_id"].nunique() == ratings["user_id"].nunique() == 610
+    assert (recommendations.groupby("user_id").size() == 10).all()
+    rated = recommendations.merge(ratings, on=["user_id", "movie_id"])
+    assert rated.empty, "recommended a movie the user already rated"
+    assert recommendations["title"].notna().all()
+    assert (recommendations["model_id"] == summary["model_id"]).all()
+
+    report = summary["evaluation"]
+    assert report["beats_baselines"] == {"rmse": True, "mae": True}
+    assert report["n_test"] == round(0.1 * len(ratings))
+    assert (tmp_path / "latest").is_symlink()
+    assert os.path.samefile(tmp_path / "latest", summary["run_dir"])
+
+    published = _digest(tmp_path / "latest" / "recommendations.parquet")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,9.0,0\n")
+    (broken / "movies.csv").write_text("movieId,title,genres\n1,Toy Story (1995),Comedy\n")
+    with pytest.raises(Exception, match="ratings.csv, line 2"):
+        cofi_pipeline(source=str(broken), data_dir=str(tmp_path))
+    assert os.path.samefile(tmp_path / "latest", summary["run_dir"])
+    assert _digest(tmp_path / "latest" / "recommendations.parquet") == published
+    assert {p.name: _digest(p) for p in shared.glob("*.csv")} == before
