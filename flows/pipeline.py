@@ -88,7 +88,7 @@ def cofi_pipeline(
     ).model_dump()
     root = Path(data_dir) if data_dir else settings.data_dir()
     ingested = ingest_movielens(dataset, source, str(root), quarantine)
-    scale = read_manifest(Path(ingested["dataset_dir"]))["scale"]
+    scale = read_manifest(Path(ingested["dataset_dir"]))["rating_scale"]
     run_dir = new_run_dir(root, dataset_key(dataset, source))
     matrices = build_matrices(
         ingested["ratings_path"],
