@@ -38,16 +38,23 @@ def load(name: str, work: Path) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a small grid, to check the script works")
+    parser.add_argument(
+        "--quick", action="store_true", help="a small grid, to check the script works"
+    )
     args = parser.parse_args()
     grid = {
-        "n_features": [10, 50, 100],
+        "n_features": [10, 30, 50, 100],
         "lambda_": [2.0, 5.0, 10.0, 20.0],
         "learning_rate": [0.05, 0.1],
-        "iterations": [200, 400],
+        "iterations": [100, 200, 400],
     }
     if args.quick:
-        grid = {"n_features": [10], "lambda_": [5.0, 10.0], "learning_rate": [0.1], "iterations": [50]}
+        grid = {
+            "n_features": [10],
+            "lambda_": [5.0, 10.0],
+            "learning_rate": [0.1],
+            "iterations": [50],
+        }
     rows = []
     with tempfile.TemporaryDirectory() as work:
         data = {name: load(name, Path(work)) for name in DATASETS}
@@ -57,21 +64,32 @@ def main() -> None:
             fit_part, validation = split_random(train, 0.1, seed=1)
             splits[name] = (train, test, fit_part, validation)
         for values in itertools.product(*grid.values()):
-            params = dict(zip(grid, values))
+            params = dict(zip(grid, values, strict=True))
             row = dict(params)
             for name, (_, _, fit_part, validation) in splits.items():
                 started = time.perf_counter()
                 model = cofi.fit(fit_part, **params, log_every=10_000)
-                row[f"{name} val_rmse"] = evaluate(model, fit_part, validation)["metrics"]["model"]["rmse"]
+                row[f"{name} val_rmse"] = evaluate(model, fit_part, validation)["metrics"]["model"][
+                    "rmse"
+                ]
                 row[f"{name} seconds"] = time.perf_counter() - started
             row["mean val_rmse"] = sum(row[f"{name} val_rmse"] for name in DATASETS) / len(DATASETS)
             rows.append(row)
-            print({key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()}, flush=True)
+            print(
+                {
+                    key: round(value, 4) if isinstance(value, float) else value
+                    for key, value in row.items()
+                },
+                flush=True,
+            )
         table = pd.DataFrame(rows).sort_values("mean val_rmse")
         pd.set_option("display.width", 200)
         print("\nbest 10 on validation:\n", table.head(10).to_string(index=False))
         best = {key: table.iloc[0][key] for key in grid}
-        best = {key: (int(value) if key in ("n_features", "iterations") else float(value)) for key, value in best.items()}
+        best = {
+            key: (int(value) if key in ("n_features", "iterations") else float(value))
+            for key, value in best.items()
+        }
         print("\nchosen:", best)
         for label, config in (("chosen", cofi.TrainConfig(**best)), ("lab", LAB_CONFIG)):
             for name, (train, test, _, _) in splits.items():

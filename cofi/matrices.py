@@ -214,5 +214,7 @@ def matrix_summary(triples: RatingTriples) -> dict:
         "n_ratings": len(triples),
         "density": len(triples) / cells if cells else 0.0,
         "dense_bytes": 4 * cells,
-        "rated_movies": int(np.count_nonzero(np.bincount(triples.movie_index, minlength=triples.n_movies))),
+        "rated_movies": int(
+            np.count_nonzero(np.bincount(triples.movie_index, minlength=triples.n_movies))
+        ),
     }

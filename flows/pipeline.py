@@ -15,11 +15,11 @@ from typing import Literal
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
-from cofi.movielens import read_manifest  # noqa: E402
 from prefect import flow  # noqa: E402
 
 from cofi import settings  # noqa: E402
 from cofi.evaluation import format_report  # noqa: E402
+from cofi.movielens import read_manifest  # noqa: E402
 from cofi.publish import new_run_dir  # noqa: E402
 from cofi.schema import KNOWN_DATASETS  # noqa: E402
 from cofi.training import LAB_CONFIG, TrainConfig  # noqa: E402

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from cofi.movielens import ingest, resolve_source
 from prefect import get_run_logger, task
 
+from cofi.movielens import ingest, resolve_source
 from cofi.schema import KNOWN_DATASETS
 
 

@@ -24,7 +24,9 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(harness, movielens_dir, tmp_path) -> None:
+def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
+    harness, movielens_dir, tmp_path
+) -> None:
     from flows.pipeline import cofi_pipeline
 
     shared = movielens_dir / "ml-latest-small"
