@@ -17,7 +17,7 @@ os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def movielens_dir() -> Path:
     """The local MovieLens folder from COFI_MOVIELENS_DIR; skips the test when it is not set."""
     from cofi.settings import movielens_dir

@@ -1,0 +1,82 @@
+"""Each task through ``.fn()``: it reads paths, calls cofi, writes, and returns a small summary."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from prefect.logging import disable_run_logger
+
+from cofi.model import load_model
+from tasks.evaluate import evaluate_model
+from tasks.ingest import dataset_key, ingest_movielens
+from tasks.matrices import build_matrices
+from tasks.recommend import publish_run, recommend_all
+from tasks.train import train_model
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, movielens_dir) -> dict:
+    with disable_run_logger():
+        return ingest_movielens.fn("ml-100k", None, str(tmp_path_factory.mktemp("data")))
+
+
+def test_ingest_returns_paths_and_counts(ingested) -> None:
+    assert (ingested["n_ratings"], ingested["n_users"], ingested["n_movies"]) == (
+        100_000,
+        943,
+        1682,
+    )
+    assert Path(ingested["ratings_path"]).is_file() and Path(ingested["manifest_path"]).is_file()
+    assert all(not isinstance(value, pd.DataFrame) for value in ingested.values())
+
+
+def test_dataset_key_names_folders_safely() -> None:
+    assert dataset_key("ml-100k", None) == "ml-100k"
+    assert dataset_key("ml-100k", "/some/where/ml-25m.zip") == "ml-25m"
+    assert dataset_key(None, "https://example.org/a b/my data.zip") == "my-data"
+
+
+def test_matrices_train_evaluate_recommend_publish(ingested, tmp_path) -> None:
+    with disable_run_logger():
+        matrices = build_matrices.fn(
+            ingested["ratings_path"], ingested["movies_path"], str(tmp_path / "m"), 0.2, 3
+        )
+        assert (matrices["n_movies"], matrices["n_users"], matrices["n_ratings"]) == (
+            1682,
+            943,
+            100_000,
+        )
+        assert matrices["n_test"] == 20_000 and matrices["dense_bytes"] == 4 * 1682 * 943
+        train = pd.read_parquet(matrices["train_path"])
+        test = pd.read_parquet(matrices["test_path"])
+        assert len(train.merge(test, on=["user_id", "movie_id"])) == 0
+
+        scale = {"minimum": 1.0, "maximum": 5.0, "step": 1.0}
+        config = {"n_features": 5, "iterations": 40, "seed": 3}
+        movie_index = str(tmp_path / "m" / "movie_index.parquet")
+        trained = train_model.fn(
+            matrices["train_path"], movie_index, scale, config, str(tmp_path / "model")
+        )
+        model = load_model(trained["model_dir"])
+        assert model.model_id == trained["model_id"] and model.n_movies == 1682
+        assert model.scale.maximum == 5.0
+
+        report = evaluate_model.fn(
+            trained["model_dir"],
+            matrices["train_path"],
+            matrices["test_path"],
+            str(tmp_path / "metrics.json"),
+        )
+        assert json.loads((tmp_path / "metrics.json").read_text()) == report
+        assert report["n_test"] == 20_000
+
+        out = tmp_path / "run" / "recommendations.parquet"
+        summary = recommend_all.fn(trained["model_dir"], ingested["movies_path"], str(out), 3, 1)
+        table = pd.read_parquet(out)
+        assert summary["rows"] == len(table) == 3 * model.n_users
+        assert table["title"].notna().all()
+        latest = publish_run.fn(str(tmp_path / "run"), str(tmp_path / "latest"))
+        assert (Path(latest) / "recommendations.parquet").is_file()
