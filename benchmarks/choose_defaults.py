@@ -44,9 +44,9 @@ def main() -> None:
     args = parser.parse_args()
     grid = {
         "n_features": [10, 30, 50, 100],
-        "lambda_": [2.0, 5.0, 10.0, 20.0],
-        "learning_rate": [0.05, 0.1],
-        "iterations": [100, 200, 400],
+        "lambda_": [10.0, 15.0, 20.0, 30.0, 50.0],
+        "learning_rate": [0.05],
+        "iterations": [100, 200],
     }
     if args.quick:
         grid = {

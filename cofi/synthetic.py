@@ -94,8 +94,9 @@ _NO_GENRES_SHARE = 0.01
 FIRST_TIMESTAMP = 789_652_009
 LAST_TIMESTAMP = 1_574_327_703
 
-# Calibrated so that, with the default noise, the ratings have mean ~3.53 and std ~1.06 (ML-25M:
-# 3.53 and 1.06; the mean is above mu because popular movies rate higher) and whole stars are favoured over half stars, as MovieLens users do.
+# Calibrated so that, with the default noise, the ratings have mean ~3.54 and std ~1.07 (ML-25M:
+# 3.53 and 1.06; the mean lies above mu because popular movies rate higher), and whole stars are
+# favoured over half stars, as MovieLens users do.
 _GLOBAL_MEAN = 3.43
 _USER_BIAS_STD = 0.55
 _MOVIE_BIAS_STD = 0.55
@@ -114,7 +115,7 @@ _USER_SPAN_SIGMA = 2.5
 # shape, never on chunk_ratings, which keeps the output independent of it.
 _BLOCK_RATINGS = 200_000
 # A user who would need more draws with replacement than this many times the catalogue size is
-# sampled exactly with Gumbel-top-k over the whole catalogue instead.
+# sampled with Gumbel-top-k over the whole catalogue instead: same distribution, bounded work.
 _MAX_DRAWS_PER_MOVIE = 1.0
 _MAX_ROUNDS = 8
 
@@ -404,7 +405,7 @@ def _pick_movies(
     n_users = len(counts)
     probability = np.diff(plan.movie_cdf, prepend=0.0)
     max_draws = _MAX_DRAWS_PER_MOVIE * n_movies
-    exact = counts > max_draws / 2
+    by_gumbel = counts > max_draws / 2
     user = np.empty(0, dtype=np.int64)
     movie = np.empty(0, dtype=np.int64)
     order = np.empty(0, dtype=np.int64)
@@ -412,7 +413,7 @@ def _pick_movies(
     picked_weight = np.zeros(n_users)
     next_order = 0
     for _ in range(_MAX_ROUNDS):
-        deficit = np.where(exact, 0, counts - have)
+        deficit = np.where(by_gumbel, 0, counts - have)
         if not deficit.any():
             break
         # Expected draws to find `deficit` new movies when a draw is new with probability
@@ -420,7 +421,7 @@ def _pick_movies(
         hit_rate = np.maximum(1.0 - picked_weight, 1e-9)
         n_draws = np.where(deficit > 0, np.ceil(1.2 * deficit / hit_rate) + 4, 0).astype(np.int64)
         too_many = n_draws > max_draws
-        exact |= too_many
+        by_gumbel |= too_many
         n_draws[too_many] = 0
         total = int(n_draws.sum())
         if total == 0:
@@ -429,7 +430,7 @@ def _pick_movies(
         drawn = np.minimum(drawn, n_movies - 1)
         drawn_user = np.repeat(np.arange(n_users), n_draws)
         # Earlier picks come first in the concatenation, so np.unique's first index keeps them.
-        keep = ~exact[user]
+        keep = ~by_gumbel[user]
         user = np.concatenate([user[keep], drawn_user])
         movie = np.concatenate([movie[keep], drawn])
         order = np.concatenate([order[keep], next_order + np.arange(total)])
@@ -438,26 +439,26 @@ def _pick_movies(
         user, movie, order = user[first], movie[first], order[first]
         have = np.bincount(user, minlength=n_users)
         picked_weight = np.bincount(user, weights=probability[movie], minlength=n_users)
-    exact |= have < counts
-    keep = ~exact[user]
+    by_gumbel |= have < counts
+    keep = ~by_gumbel[user]
     user, movie, order = user[keep], movie[keep], order[keep]
 
-    exact_users = np.flatnonzero(exact)
-    exact_user_parts = [user]
-    exact_movie_parts = [movie]
-    exact_order_parts = [order]
-    for local_user in exact_users:
+    gumbel_users = np.flatnonzero(by_gumbel)
+    user_parts = [user]
+    movie_parts = [movie]
+    order_parts = [order]
+    for local_user in gumbel_users:
         count = int(counts[local_user])
         keys = plan.movie_log_weight + rng.gumbel(size=n_movies)
         top = np.argpartition(-keys, count - 1)[:count] if count < n_movies else np.arange(n_movies)
         top = top[np.argsort(-keys[top], kind="stable")]
-        exact_user_parts.append(np.full(count, local_user, dtype=np.int64))
-        exact_movie_parts.append(top.astype(np.int64))
-        exact_order_parts.append(next_order + np.arange(count))
+        user_parts.append(np.full(count, local_user, dtype=np.int64))
+        movie_parts.append(top.astype(np.int64))
+        order_parts.append(next_order + np.arange(count))
         next_order += count
-    user = np.concatenate(exact_user_parts)
-    movie = np.concatenate(exact_movie_parts)
-    order = np.concatenate(exact_order_parts)
+    user = np.concatenate(user_parts)
+    movie = np.concatenate(movie_parts)
+    order = np.concatenate(order_parts)
 
     by_pick = np.lexsort((order, user))
     user, movie = user[by_pick], movie[by_pick]

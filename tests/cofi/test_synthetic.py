@@ -1,4 +1,4 @@
-"""Tests of cofi.synthetic: ML-25M layout, exact counts, unique pairs, determinism, planted model."""
+"""Tests of cofi.synthetic: ML-25M layout, exact counts, unique pairs, determinism, the model."""
 
 from __future__ import annotations
 
@@ -65,8 +65,16 @@ def test_default_shape_is_ml25m_at_full_size_and_scales_down() -> None:
     assert default_shape(100) == (1, 125)
     # 2,000 ratings: 13 users (153.8 ratings each); sqrt rule 558 movies > 2 * ceil(2000 / 13).
     assert default_shape(2_000) == (13, 558)
-    # Below the sqrt rule's reach the catalogue is capped by the ratings themselves.
-    assert default_shape(1) == (1, 1)
+    assert default_shape(1) == (1, 12)
+
+
+def test_given_users_keep_the_catalogue_twice_the_mean_user(tmp_path: Path) -> None:
+    # sqrt rule: 395 movies, but two users of 500 ratings each need room: 2 * 500.
+    summary = generate(tmp_path / "out", n_ratings=1_000, n_users=2)
+    assert (summary.n_users, summary.n_movies) == (2, 1_000)
+    # Given movies only: enough users that the pairs fit.
+    summary = generate(tmp_path / "out", n_ratings=1_000, n_movies=10)
+    assert (summary.n_users, summary.n_movies) == (100, 10)
 
 
 def test_bad_parameters_are_refused(tmp_path: Path) -> None:

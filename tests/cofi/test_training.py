@@ -116,7 +116,9 @@ def test_lab_settings_are_one_call_away() -> None:
 def test_auto_method_picks_by_size() -> None:
     config = TrainConfig()
     assert choose_method(config, 100, 100) == "dense"
-    assert choose_method(config, 62_423, 162_541) == "sparse"
+    assert choose_method(config, 1682, 943, 100_000) == "dense"  # ml-100k: 6% dense
+    assert choose_method(TrainConfig(n_features=10), 9742, 610, 100_836) == "sparse"  # 1.7%
+    assert choose_method(config, 62_423, 162_541, 25_000_095) == "sparse"
     assert choose_method(TrainConfig(method="sparse"), 10, 10) == "sparse"
 
 
