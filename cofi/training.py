@@ -53,6 +53,13 @@ class TrainConfig(BaseModel):
         ),
     )
     log_every: int = Field(default=20, ge=1, description="log the loss every this many iterations")
+    schedule: Literal["auto", "constant", "cosine"] = Field(
+        default="auto",
+        description=(
+            "learning-rate schedule: constant, or cosine decay to 5% over the run; auto is "
+            "constant for full-batch steps and cosine for mini-batches, whose noise needs it"
+        ),
+    )
     batch_size: int = Field(default=100_000, ge=1, description="ratings per step (minibatch only)")
     epochs: int = Field(
         default=15, ge=1, le=100_000, description="passes over the ratings (minibatch only)"
@@ -164,7 +171,7 @@ def train(
     b = tf.Variable(b0, name="b")
     variables = [X, W, b]
     started = time.perf_counter()
-    optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+    optimizer = keras.optimizers.Adam(learning_rate=_learning_rate(config, method, len(triples)))
     lambda_ = config.lambda_
 
     if method == "minibatch":
@@ -204,6 +211,23 @@ def train(
         raise TrainingError("training produced non-finite parameters; try a lower learning_rate")
     return TrainResult(
         *final, loss_history=history, method=method, seconds=time.perf_counter() - started
+    )
+
+
+def _learning_rate(config: TrainConfig, method: str, n_ratings: int):
+    schedule = config.schedule
+    if schedule == "auto":
+        schedule = "cosine" if method == "minibatch" else "constant"
+    if schedule == "constant":
+        return config.learning_rate
+    import keras
+
+    if method == "minibatch":
+        steps = config.epochs * -(-n_ratings // min(config.batch_size, n_ratings))
+    else:
+        steps = config.iterations
+    return keras.optimizers.schedules.CosineDecay(
+        config.learning_rate, decay_steps=steps, alpha=0.05
     )
 
 
