@@ -152,3 +152,31 @@ def test_minibatch_is_seeded_and_logs_per_epoch() -> None:
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     np.testing.assert_array_equal(first.W, again.W)
     assert first.loss_history[-1][1] < first.loss_history[0][1]
+
+
+def test_early_stopping_keeps_the_best_state_and_stops() -> None:
+    ratings, _ = planted(40, 30, density=0.6)
+    # lambda 0 and many features: the validation error must turn up at some point
+    model_args = dict(
+        n_features=20, lambda_=0.0, learning_rate=0.1, iterations=400, log_every=10, init_scale=1.0
+    )
+    from cofi.matrices import build_triples
+
+    triples, _, _ = build_triples(ratings)
+    result = train(triples, TrainConfig(**model_args, validation_fraction=0.2, patience=2))
+    steps = [step for step, _ in result.validation_history]
+    rmses = [value for _, value in result.validation_history]
+    assert result.best_step == steps[int(np.argmin(rmses))]
+    assert steps[-1] < 400, "training should have stopped early"
+    assert steps[-1] == result.best_step + 2 * 10
+    assert len(result.loss_history) == len(steps)
+    # the parameters returned are the best ones, not the last
+    from cofi.training import _split_validation
+
+    _, validation = _split_validation(triples, TrainConfig(validation_fraction=0.2))
+    error = (
+        np.einsum("ij,ij->i", result.X[validation.movie_index], result.W[validation.user_index])
+        + result.b[0, validation.user_index]
+        - validation.rating
+    )
+    assert np.sqrt(np.mean(error.astype(np.float64) ** 2)) == pytest.approx(min(rmses), rel=1e-5)
