@@ -29,7 +29,9 @@ from cofi.matrices import build_triples, normalize_triples  # noqa: E402
 from cofi.movielens import ingest  # noqa: E402
 
 
-def run(triples, mean, test, config: dict, epochs: int, n_features: int, lambda_: float, seed: int = 0):
+def run(
+    triples, mean, test, config: dict, epochs: int, n_features: int, lambda_: float, seed: int = 0
+):
     rng = np.random.default_rng(seed)
     X = tf.Variable(rng.normal(0, 0.1, (triples.n_movies, n_features)).astype(np.float32))
     W = tf.Variable(rng.normal(0, 0.1, (triples.n_users, n_features)).astype(np.float32))
@@ -54,11 +56,20 @@ def run(triples, mean, test, config: dict, epochs: int, n_features: int, lambda_
         started = time.perf_counter()
         for start in range(0, n, batch):
             index = order[start : start + batch]
-            loss = step(triples.movie_index[index], triples.user_index[index], triples.rating[index], tf.constant(n / len(index), tf.float32))
+            loss = step(
+                triples.movie_index[index],
+                triples.user_index[index],
+                triples.rating[index],
+                tf.constant(n / len(index), tf.float32),
+            )
         float(loss)
         times.append(time.perf_counter() - started)
     movie_index, user_index = test
-    prediction = np.einsum("ij,ij->i", X.numpy()[movie_index], W.numpy()[user_index]) + b.numpy()[0, user_index] + mean[movie_index]
+    prediction = (
+        np.einsum("ij,ij->i", X.numpy()[movie_index], W.numpy()[user_index])
+        + b.numpy()[0, user_index]
+        + mean[movie_index]
+    )
     return times, prediction
 
 
@@ -68,7 +79,9 @@ def main() -> None:
     parser.add_argument("--features", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lambda", dest="lambda_", type=float, default=10.0)
-    parser.add_argument("--variants", default="20000:0.01:0,100000:0.02:0,100000:0.02:1,500000:0.05:0,500000:0.05:1")
+    parser.add_argument(
+        "--variants", default="20000:0.01:0,100000:0.02:0,100000:0.02:1,500000:0.05:0,500000:0.05:1"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
         result = ingest(args.source, Path(work) / "d")
@@ -78,11 +91,15 @@ def main() -> None:
     normalized, mean = normalize_triples(triples)
     test = test[test["user_id"].isin(users.ids) & test["movie_id"].isin(movies.ids)]
     test_index = (movies.position_of(test["movie_id"]), users.position_of(test["user_id"]))
-    print(f"{len(train):,} training ratings, {triples.n_movies:,} movies, {triples.n_users:,} users, {args.features} features, {args.epochs} epochs")
+    print(
+        f"{len(train):,} training ratings, {triples.n_movies:,} movies, {triples.n_users:,} users, {args.features} features, {args.epochs} epochs"
+    )
     for variant in args.variants.split(","):
         batch, lr, xla = variant.split(":")
         config = {"batch": int(batch), "lr": float(lr), "xla": xla == "1"}
-        times, prediction = run(normalized, mean, test_index, config, args.epochs, args.features, args.lambda_)
+        times, prediction = run(
+            normalized, mean, test_index, config, args.epochs, args.features, args.lambda_
+        )
         error = rmse(test["rating"], np.clip(prediction, 0.5, 5.0))
         steady = np.mean(times[1:]) if len(times) > 1 else times[0]
         print(

@@ -26,7 +26,7 @@ from cofi.training import LAB_CONFIG, TrainConfig  # noqa: E402
 from tasks.evaluate import evaluate_model  # noqa: E402
 from tasks.ingest import dataset_key, ingest_movielens  # noqa: E402
 from tasks.matrices import build_matrices  # noqa: E402
-from tasks.recommend import publish_run, recommend_all  # noqa: E402
+from tasks.recommend import combine_recommendations, publish_run, recommend_shard  # noqa: E402
 from tasks.train import train_model  # noqa: E402
 
 DEFAULTS = TrainConfig()
@@ -49,6 +49,7 @@ def cofi_pipeline(
     top_n: int = 10,
     min_movie_ratings: int = 5,
     quarantine: bool = False,
+    shards: int = 1,
 ) -> dict:
     """Recompute recommendations for every user from a MovieLens dataset.
 
@@ -68,6 +69,8 @@ def cofi_pipeline(
         top_n: recommendations per user.
         min_movie_ratings: a movie needs this many ratings to be recommended.
         quarantine: write bad rows to quarantine.csv and go on, instead of failing.
+        shards: score users in this many shards, submitted to the flow's task runner (run the
+            flow with a DaskTaskRunner to spread them over a Dask cluster).
 
     Returns:
         A summary: run folder, published tables, evaluation report.
@@ -113,13 +116,19 @@ def cofi_pipeline(
     final = train_model(
         ingested["ratings_path"], movie_index, scale, config, str(run_dir / "model")
     )
-    recommended = recommend_all(
-        final["model_dir"],
-        ingested["movies_path"],
-        str(run_dir / "recommendations.parquet"),
-        top_n,
-        min_movie_ratings,
-    )
+    parts = [
+        recommend_shard.submit(
+            final["model_dir"],
+            ingested["movies_path"],
+            str(run_dir / "parts"),
+            shard,
+            shards,
+            top_n,
+            min_movie_ratings,
+        )
+        for shard in range(shards)
+    ]
+    recommended = combine_recommendations(parts, str(run_dir / "recommendations.parquet"))
     latest = publish_run(str(run_dir), str(root / "latest"))
     summary = {
         "run_dir": str(run_dir),
@@ -175,6 +184,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--min-movie-ratings", type=int, default=5, help="ratings a movie needs to be recommended"
     )
+    parser.add_argument("--shards", type=int, default=1, help="score users in this many shards")
+    parser.add_argument(
+        "--dask-workers",
+        type=int,
+        help="run the scoring shards on a local Dask cluster of this many worker processes",
+    )
+    parser.add_argument(
+        "--dask-address",
+        help="run the scoring shards on an existing Dask cluster (tcp://host:8786)",
+    )
     parser.add_argument(
         "--quarantine",
         action="store_true",
@@ -188,9 +207,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def with_task_runner(dask_workers: int | None, dask_address: str | None):
+    """The pipeline flow, with a Dask task runner when a cluster is asked for."""
+    if not dask_workers and not dask_address:
+        return cofi_pipeline
+    from prefect_dask import DaskTaskRunner
+
+    if dask_address:
+        runner = DaskTaskRunner(address=dask_address)
+    else:
+        runner = DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1})
+    return cofi_pipeline.with_options(task_runner=runner)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    summary = cofi_pipeline(**vars(args))
+    args = vars(parse_args(argv))
+    flow_to_run = with_task_runner(args.pop("dask_workers"), args.pop("dask_address"))
+    if flow_to_run is not cofi_pipeline and args["shards"] == 1:
+        args["shards"] = 8
+    summary = flow_to_run(**args)
     print()
     if summary["evaluation"]:
         print(format_report(summary["evaluation"]))

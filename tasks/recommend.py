@@ -1,7 +1,8 @@
-"""Recommend: every user's top-N table as Parquet, and publication of the run."""
+"""Recommend: every user's top-N table as Parquet, in user shards, and publication of the run."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -9,21 +10,43 @@ from prefect import get_run_logger, task
 
 from cofi.model import load_model
 from cofi.publish import publish
-from cofi.recommend import write_recommendations
+from cofi.recommend import combine_parts, shard_users, write_recommendations
 
 
-@task(name="recommend")
-def recommend_all(
-    model_dir: str, movies_path: str, out_path: str, top_n: int, min_ratings: int
-) -> dict:
-    """Write the top ``top_n`` unseen movies of every user to ``out_path``."""
+@task(name="recommend-shard", retries=1)
+def recommend_shard(
+    model_dir: str,
+    movies_path: str,
+    parts_dir: str,
+    shard: int,
+    n_shards: int,
+    top_n: int,
+    min_ratings: int,
+) -> str:
+    """Write the top ``top_n`` unseen movies of the users in one shard; return the part's path."""
     model = load_model(model_dir)
     movies = pd.read_parquet(movies_path, columns=["movie_id", "title"])
-    rows = write_recommendations(model, movies, Path(out_path), n=top_n, min_ratings=min_ratings)
-    get_run_logger().info(
-        "%s recommendations for %s users -> %s", f"{rows:,}", f"{model.n_users:,}", out_path
+    users = shard_users(model, shard, n_shards)
+    path = Path(parts_dir) / f"part-{shard:05d}.parquet"
+    rows = write_recommendations(
+        model, movies, path, n=top_n, min_ratings=min_ratings, user_ids=users
     )
-    return {"path": out_path, "rows": rows, "users": model.n_users, "model_id": model.model_id}
+    get_run_logger().info(
+        "shard %d/%d: %s users, %s rows", shard + 1, n_shards, f"{len(users):,}", f"{rows:,}"
+    )
+    return str(path)
+
+
+@task(name="combine-recommendations")
+def combine_recommendations(parts: list[str], out_path: str) -> dict:
+    """Concatenate the shards' parts, in shard order, into one table; remove the parts."""
+    rows = combine_parts([Path(part) for part in parts], Path(out_path))
+    for folder in {Path(part).parent for part in parts}:
+        shutil.rmtree(folder, ignore_errors=True)
+    get_run_logger().info(
+        "%s recommendations from %d shard(s) -> %s", f"{rows:,}", len(parts), out_path
+    )
+    return {"path": out_path, "rows": rows}
 
 
 @task(name="publish")

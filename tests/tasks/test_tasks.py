@@ -13,7 +13,7 @@ from cofi.model import load_model
 from tasks.evaluate import evaluate_model
 from tasks.ingest import dataset_key, ingest_movielens
 from tasks.matrices import build_matrices
-from tasks.recommend import publish_run, recommend_all
+from tasks.recommend import combine_recommendations, publish_run, recommend_shard
 from tasks.train import train_model
 
 
@@ -74,9 +74,22 @@ def test_matrices_train_evaluate_recommend_publish(ingested, tmp_path) -> None:
         assert report["n_test"] == 20_000
 
         out = tmp_path / "run" / "recommendations.parquet"
-        summary = recommend_all.fn(trained["model_dir"], ingested["movies_path"], str(out), 3, 1)
+        part = recommend_shard.fn(
+            trained["model_dir"], ingested["movies_path"], str(tmp_path / "p1"), 0, 1, 3, 1
+        )
+        summary = combine_recommendations.fn([part], str(out))
         table = pd.read_parquet(out)
         assert summary["rows"] == len(table) == 3 * model.n_users
         assert table["title"].notna().all()
+        assert not (tmp_path / "p1").exists()
+        # three shards, combined, give the same table
+        parts = [
+            recommend_shard.fn(
+                trained["model_dir"], ingested["movies_path"], str(tmp_path / "p3"), shard, 3, 3, 1
+            )
+            for shard in range(3)
+        ]
+        combine_recommendations.fn(parts, str(tmp_path / "three.parquet"))
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "three.parquet"), table)
         latest = publish_run.fn(str(tmp_path / "run"), str(tmp_path / "latest"))
         assert (Path(latest) / "recommendations.parquet").is_file()
