@@ -120,11 +120,12 @@ def choose_method(
     """Pick the formulation for ``config.method == "auto"``, by estimated time.
 
     The dense step touches every cell (a few elementwise passes plus the matmul, which grows
-    with ``n_features``); the sparse step gathers ``n_features`` floats per rating. Measured on
-    2 CPU cores (ml-100k and ml-latest-small, 10 to 100 features) the two costs were about
-    ``cells * (8 + 0.15 * n_features)`` and ``n_ratings * 29 * n_features`` (arbitrary units):
-    dense wins on small, dense-ish data only. Above ``DENSE_CELL_LIMIT`` cells dense is never
-    picked, and from ``MINIBATCH_MIN_RATINGS`` ratings on mini-batches are.
+    with ``n_features``); the sparse step (XLA-compiled) gathers ``n_features`` floats per
+    rating, after a fixed overhead. Fitted to timings on 2 CPU cores (ml-100k and
+    ml-latest-small, 10 to 100 features), in nanoseconds per iteration:
+    ``cells * (6.2 + 0.031 * n_features)`` against ``9e6 + n_ratings * 6.3 * n_features``.
+    Above ``DENSE_CELL_LIMIT`` cells dense is never picked, and from ``MINIBATCH_MIN_RATINGS``
+    ratings on mini-batches are.
     """
     if config.method != "auto":
         return config.method
@@ -135,8 +136,8 @@ def choose_method(
         return "sparse"
     if n_ratings is None:
         return "dense"
-    dense_cost = cells * (8.0 + 0.15 * config.n_features)
-    sparse_cost = n_ratings * 29.0 * config.n_features
+    dense_cost = cells * (6.2 + 0.031 * config.n_features)
+    sparse_cost = 9e6 + n_ratings * 6.3 * config.n_features
     return "dense" if dense_cost < sparse_cost else "sparse"
 
 
@@ -214,7 +215,7 @@ def train(
         history = _minibatch_loop(triples, config, step_batch, dtype, callback, stopper)
     else:
 
-        @tf.function
+        @tf.function(jit_compile=method == "sparse")
         def step() -> tf.Tensor:
             with tf.GradientTape() as tape:
                 loss = cost()

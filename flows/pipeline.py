@@ -9,6 +9,8 @@ import argparse
 import json
 import os
 import sys
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +34,27 @@ from tasks.train import train_model  # noqa: E402
 DEFAULTS = TrainConfig()
 
 
+class _StageClock:
+    """Wall seconds per pipeline stage, for the run summary."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._stage: str | None = None
+        self._started = 0.0
+
+    def start(self, stage: str) -> None:
+        self._stage, self._started = stage, time.perf_counter()
+
+    def stop(self) -> None:
+        self.seconds[self._stage] = round(time.perf_counter() - self._started, 3)
+
+    @contextmanager
+    def __call__(self, stage: str):
+        self.start(stage)
+        yield
+        self.stop()
+
+
 @flow(name="cofi-pipeline", log_prints=True)
 def cofi_pipeline(
     dataset: str = "ml-latest-small",
@@ -43,8 +66,11 @@ def cofi_pipeline(
     iterations: int = DEFAULTS.iterations,
     init_scale: float = DEFAULTS.init_scale,
     seed: int = DEFAULTS.seed,
-    method: Literal["auto", "dense", "sparse"] = DEFAULTS.method,
+    method: Literal["auto", "dense", "sparse", "minibatch"] = DEFAULTS.method,
     dtype: Literal["float32", "float64"] = DEFAULTS.dtype,
+    epochs: int = DEFAULTS.epochs,
+    batch_size: int = DEFAULTS.batch_size,
+    validation_fraction: float = DEFAULTS.validation_fraction,
     holdout_fraction: float = 0.1,
     top_n: int = 10,
     min_movie_ratings: int = 5,
@@ -65,6 +91,9 @@ def cofi_pipeline(
         seed: seeds the split, initialization and everything else.
         method: dense Y/R or the sparse observed-ratings form ("auto" picks by size).
         dtype: float32 or float64.
+        epochs: passes over the ratings, when training on mini-batches.
+        batch_size: ratings per mini-batch.
+        validation_fraction: share of training ratings set aside to stop early (0: off).
         holdout_fraction: share of ratings held out to evaluate (0 skips evaluation).
         top_n: recommendations per user.
         min_movie_ratings: a movie needs this many ratings to be recommended.
@@ -88,34 +117,45 @@ def cofi_pipeline(
         seed=seed,
         method=method,
         dtype=dtype,
+        epochs=epochs,
+        batch_size=batch_size,
+        validation_fraction=validation_fraction,
     ).model_dump()
+    clock = _StageClock()
     root = Path(data_dir) if data_dir else settings.data_dir()
-    ingested = ingest_movielens(dataset, source, str(root), quarantine)
+    with clock("ingest"):
+        ingested = ingest_movielens(dataset, source, str(root), quarantine)
     scale = read_manifest(Path(ingested["dataset_dir"]))["rating_scale"]
     run_dir = new_run_dir(root, dataset_key(dataset, source))
-    matrices = build_matrices(
-        ingested["ratings_path"],
-        ingested["movies_path"],
-        str(run_dir / "matrices"),
-        holdout_fraction,
-        seed,
-    )
+    with clock("matrices"):
+        matrices = build_matrices(
+            ingested["ratings_path"],
+            ingested["movies_path"],
+            str(run_dir / "matrices"),
+            holdout_fraction,
+            seed,
+        )
     movie_index = str(run_dir / "matrices" / "movie_index.parquet")
     report = None
     if holdout_fraction > 0:
-        held_out = train_model(
-            matrices["train_path"], movie_index, scale, config, str(run_dir / "eval-model")
-        )
-        report = evaluate_model(
-            held_out["model_dir"],
-            matrices["train_path"],
-            matrices["test_path"],
-            str(run_dir / "metrics.json"),
-        )
+        with clock("train_holdout"):
+            held_out = train_model(
+                matrices["train_path"], movie_index, scale, config, str(run_dir / "eval-model")
+            )
+        with clock("evaluate"):
+            report = evaluate_model(
+                held_out["model_dir"],
+                matrices["train_path"],
+                matrices["test_path"],
+                str(run_dir / "metrics.json"),
+            )
+        report["fit_seconds"] = held_out["fit_seconds"]
     # The published model learns from every rating; the held-out one only measured the method.
-    final = train_model(
-        ingested["ratings_path"], movie_index, scale, config, str(run_dir / "model")
-    )
+    with clock("train"):
+        final = train_model(
+            ingested["ratings_path"], movie_index, scale, config, str(run_dir / "model")
+        )
+    clock.start("recommend")
     parts = [
         recommend_shard.submit(
             final["model_dir"],
@@ -129,7 +169,9 @@ def cofi_pipeline(
         for shard in range(shards)
     ]
     recommended = combine_recommendations(parts, str(run_dir / "recommendations.parquet"))
-    latest = publish_run(str(run_dir), str(root / "latest"))
+    clock.stop()
+    with clock("publish"):
+        latest = publish_run(str(run_dir), str(root / "latest"))
     summary = {
         "run_dir": str(run_dir),
         "latest": latest,
@@ -142,6 +184,7 @@ def cofi_pipeline(
         "n_movies": ingested["n_movies"],
         "recommendation_rows": recommended["rows"],
         "evaluation": report,
+        "stage_seconds": clock.seconds,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -171,8 +214,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=DEFAULTS.iterations)
     parser.add_argument("--init-scale", type=float, default=DEFAULTS.init_scale)
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
-    parser.add_argument("--method", choices=["auto", "dense", "sparse"], default=DEFAULTS.method)
+    parser.add_argument(
+        "--method", choices=["auto", "dense", "sparse", "minibatch"], default=DEFAULTS.method
+    )
     parser.add_argument("--dtype", choices=["float32", "float64"], default=DEFAULTS.dtype)
+    parser.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help="mini-batch epochs")
+    parser.add_argument(
+        "--batch-size", type=int, default=DEFAULTS.batch_size, help="ratings per mini-batch"
+    )
+    parser.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=DEFAULTS.validation_fraction,
+        help="share of training ratings set aside to stop early (0: off)",
+    )
     parser.add_argument(
         "--holdout",
         dest="holdout_fraction",
@@ -234,6 +289,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"model:           {summary['model_dir']} (id {summary['model_id']})")
     print(f"run folder:      {summary['run_dir']}")
+    stages = ", ".join(
+        f"{name} {seconds:.1f}s" for name, seconds in summary["stage_seconds"].items()
+    )
+    print(f"stages:          {stages}")
     return 0
 
 
