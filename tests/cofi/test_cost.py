@@ -29,6 +29,24 @@ def test_hand_computed_two_by_three() -> None:
     assert float(sparse) == pytest.approx(9.0)
 
 
+def test_weighted_regularization_hand_computed() -> None:
+    # Same 2x3 case: movie 0 has 2 ratings, movie 1 has 2; users have 1, 2, 1.
+    X = np.array([[1.0], [2.0]])
+    W = np.array([[1.0], [2.0], [0.0]])
+    b = np.array([[0.0, 1.0, 0.0]])
+    Y = np.array([[2.0, 3.0, 9.0], [2.0, 4.0, 1.0]])
+    R = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    # penalty: 2*1 + 2*4 (movies) + 1*1 + 2*4 + 1*0 (users) = 19; lambda 2 -> 19
+    assert float(cofi_cost(X, W, b, Y, R, 2.0, regularization="weighted")) == pytest.approx(
+        1.5 + 19.0
+    )
+    movie, user = np.nonzero(R)
+    sparse = cofi_cost_sparse(X, W, b, movie, user, Y[movie, user], 2.0, regularization="weighted")
+    assert float(sparse) == pytest.approx(20.5)
+    with pytest.raises(ValueError, match="regularization must be one of"):
+        cofi_cost(X, W, b, Y, R, 1.0, regularization="l1")
+
+
 def test_accepts_numpy_and_tensors_alike() -> None:
     rng = np.random.default_rng(0)
     X, W, b = rng.normal(size=(4, 2)), rng.normal(size=(3, 2)), rng.normal(size=(1, 3))
@@ -65,15 +83,23 @@ def _value_and_gradients(cost, X, W, b):
     n_features=st.integers(1, 4),
     density=st.floats(0.0, 1.0),
     lambda_=st.floats(0.0, 3.0),
+    regularization=st.sampled_from(["uniform", "weighted"]),
 )
 def test_dense_and_sparse_agree_in_value_and_gradients(
-    seed, n_movies, n_users, n_features, density, lambda_
+    seed, n_movies, n_users, n_features, density, lambda_, regularization
 ) -> None:
     X, W, b, Y, R = _problem(seed, n_movies, n_users, n_features, density)
     movie, user = np.nonzero(R)
-    dense = _value_and_gradients(lambda X, W, b: cofi_cost(X, W, b, Y, R, lambda_), X, W, b)
+    dense = _value_and_gradients(
+        lambda X, W, b: cofi_cost(X, W, b, Y, R, lambda_, regularization=regularization), X, W, b
+    )
     sparse = _value_and_gradients(
-        lambda X, W, b: cofi_cost_sparse(X, W, b, movie, user, Y[movie, user], lambda_), X, W, b
+        lambda X, W, b: cofi_cost_sparse(
+            X, W, b, movie, user, Y[movie, user], lambda_, regularization=regularization
+        ),
+        X,
+        W,
+        b,
     )
     assert sparse[0] == pytest.approx(dense[0], rel=1e-10, abs=1e-10)
     for g_sparse, g_dense in zip(sparse[1], dense[1], strict=True):
@@ -87,16 +113,19 @@ def test_cost_is_never_negative(seed, lambda_) -> None:
     assert float(cofi_cost(X, W, b, Y, R, lambda_)) >= 0.0
 
 
+@pytest.mark.parametrize("regularization", ["uniform", "weighted"])
 @pytest.mark.parametrize("form", ["dense", "sparse"])
-def test_autodiff_gradients_match_finite_differences(form: str) -> None:
+def test_autodiff_gradients_match_finite_differences(form: str, regularization: str) -> None:
     X, W, b, Y, R = _problem(7, 5, 4, 3, 0.6)
     movie, user = np.nonzero(R)
     lambda_ = 0.9
 
     def cost(X, W, b):
         if form == "dense":
-            return cofi_cost(X, W, b, Y, R, lambda_)
-        return cofi_cost_sparse(X, W, b, movie, user, Y[movie, user], lambda_)
+            return cofi_cost(X, W, b, Y, R, lambda_, regularization=regularization)
+        return cofi_cost_sparse(
+            X, W, b, movie, user, Y[movie, user], lambda_, regularization=regularization
+        )
 
     _, gradients = _value_and_gradients(cost, X, W, b)
     step = 1e-6
@@ -169,3 +198,30 @@ def test_normalized_ratings_have_zero_mean_over_rated_entries(
 def test_normalize_ratings_checks_shapes() -> None:
     with pytest.raises(ValueError, match="Y and R must both be"):
         normalize_ratings(np.zeros((2, 3)), np.zeros((3, 2)))
+
+
+@pytest.mark.parametrize("regularization", ["uniform", "weighted"])
+def test_minibatch_costs_average_to_the_full_cost(regularization: str) -> None:
+    X, W, b, Y, R = _problem(5, 6, 5, 2, 0.8)
+    movie, user = np.nonzero(R)
+    rating = Y[movie, user]
+    n = len(rating) - len(rating) % 2
+    movie, user, rating = movie[:n], user[:n], rating[:n]
+    full = float(cofi_cost_sparse(X, W, b, movie, user, rating, 0.7, regularization=regularization))
+    halves = [
+        float(
+            cofi_cost_sparse(
+                X,
+                W,
+                b,
+                movie[part],
+                user[part],
+                rating[part],
+                0.7,
+                2.0,
+                regularization=regularization,
+            )
+        )
+        for part in (slice(0, n // 2), slice(n // 2, n))
+    ]
+    assert np.mean(halves) == pytest.approx(full)
