@@ -42,19 +42,34 @@ def main() -> None:
         "--quick", action="store_true", help="a small grid, to check the script works"
     )
     args = parser.parse_args()
-    grid = {
-        "n_features": [10, 30, 50, 100],
-        "lambda_": [10.0, 15.0, 20.0, 30.0, 50.0],
-        "learning_rate": [0.05],
-        "iterations": [100, 200],
-    }
+    # lambda_ means different things for the two penalties: per row (uniform) or per rating.
+    grids = [
+        {
+            "regularization": ["uniform"],
+            "n_features": [10, 30, 50, 100],
+            "lambda_": [10.0, 15.0, 20.0, 30.0],
+            "learning_rate": [0.05],
+            "iterations": [100, 200],
+        },
+        {
+            "regularization": ["weighted"],
+            "n_features": [10, 30, 50, 100],
+            "lambda_": [0.02, 0.05, 0.1, 0.2],
+            "learning_rate": [0.05],
+            "iterations": [100, 200],
+        },
+    ]
     if args.quick:
-        grid = {
-            "n_features": [10],
-            "lambda_": [5.0, 10.0],
-            "learning_rate": [0.1],
-            "iterations": [50],
-        }
+        grids = [
+            {
+                "regularization": ["uniform", "weighted"],
+                "n_features": [10],
+                "lambda_": [0.1, 10.0],
+                "learning_rate": [0.1],
+                "iterations": [50],
+            }
+        ]
+    grid = grids[0]
     rows = []
     with tempfile.TemporaryDirectory() as work:
         data = {name: load(name, Path(work)) for name in DATASETS}
@@ -63,8 +78,12 @@ def main() -> None:
             train, test = split_random(ratings, 0.1, seed=0)
             fit_part, validation = split_random(train, 0.1, seed=1)
             splits[name] = (train, test, fit_part, validation)
-        for values in itertools.product(*grid.values()):
-            params = dict(zip(grid, values, strict=True))
+        points = [
+            dict(zip(each, values, strict=True))
+            for each in grids
+            for values in itertools.product(*each.values())
+        ]
+        for params in points:
             row = dict(params)
             for name, (_, _, fit_part, validation) in splits.items():
                 started = time.perf_counter()
@@ -91,7 +110,13 @@ def main() -> None:
         close = table[table["mean val_rmse"] <= table["mean val_rmse"].min() + 0.001]
         best = {key: close.sort_values("seconds").iloc[0][key] for key in grid}
         best = {
-            key: (int(value) if key in ("n_features", "iterations") else float(value))
+            key: (
+                int(value)
+                if key in ("n_features", "iterations")
+                else value
+                if key == "regularization"
+                else float(value)
+            )
             for key, value in best.items()
         }
         print("\nchosen:", best)

@@ -50,10 +50,18 @@ def write_recommendations(
     Returns:
         The number of rows written.
     """
+    from tqdm.auto import tqdm
+
     titles = movies.set_index("movie_id")["title"]
+    n_users = model.n_users if user_ids is None else len(user_ids)
     rows = 0
-    with atomic_path(path) as staging, pq.ParquetWriter(staging, RECOMMENDATIONS_SCHEMA) as writer:
+    with (
+        atomic_path(path) as staging,
+        pq.ParquetWriter(staging, RECOMMENDATIONS_SCHEMA) as writer,
+        tqdm(total=n_users, desc="scoring", unit="user", leave=False, disable=None) as bar,
+    ):
         for block in model.iter_recommendations(user_ids, n=n, min_ratings=min_ratings):
+            bar.update(block["user_id"].nunique())
             block.insert(3, "title", block["movie_id"].map(titles))
             block["model_id"] = model.model_id
             writer.write_table(

@@ -62,6 +62,7 @@ def cofi_pipeline(
     data_dir: str | None = None,
     n_features: int = DEFAULTS.n_features,
     lambda_: float = DEFAULTS.lambda_,
+    regularization: Literal["uniform", "weighted"] = DEFAULTS.regularization,
     learning_rate: float = DEFAULTS.learning_rate,
     iterations: int = DEFAULTS.iterations,
     init_scale: float = DEFAULTS.init_scale,
@@ -85,6 +86,7 @@ def cofi_pipeline(
         data_dir: where outputs go (default COFI_DATA_DIR or ``./data``).
         n_features: length of the movie and user vectors.
         lambda_: regularization strength.
+        regularization: the lab's uniform L2 penalty, or one weighted by rating counts.
         learning_rate: Adam's learning rate.
         iterations: optimizer steps.
         init_scale: std of the initial X and W.
@@ -111,6 +113,7 @@ def cofi_pipeline(
     config = TrainConfig(
         n_features=n_features,
         lambda_=lambda_,
+        regularization=regularization,
         learning_rate=learning_rate,
         iterations=iterations,
         init_scale=init_scale,
@@ -209,6 +212,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--n-features", type=int, default=DEFAULTS.n_features)
     parser.add_argument(
         "--lambda", dest="lambda_", type=float, default=DEFAULTS.lambda_, help="regularization"
+    )
+    parser.add_argument(
+        "--regularization",
+        choices=["uniform", "weighted"],
+        default=DEFAULTS.regularization,
+        help="uniform (the lab's) or weighted by each row's rating count",
     )
     parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate)
     parser.add_argument("--iterations", type=int, default=DEFAULTS.iterations)
