@@ -98,14 +98,14 @@ def fit_triples(
 ) -> Model:
     """:func:`fit` for ratings already in matrix coordinates (raw, not normalized)."""
     scale = scale or infer_scale(triples.rating)
-    normalized, movie_mean = normalize_triples(triples)
-    result = train(normalized, config, callback=callback)
+    targets, offset = centre_targets(triples, config.objective)
+    result = train(targets, config, callback=callback)
     indptr, seen = seen_csr(triples)
     return Model(
         X=result.X,
         W=result.W,
         b=result.b,
-        movie_mean=movie_mean,
+        movie_mean=offset,
         movie_count=np.bincount(triples.movie_index, minlength=triples.n_movies).astype(np.int32),
         movies=movies,
         users=users,
@@ -115,4 +115,29 @@ def fit_triples(
         scale=scale,
         config=config,
         loss_history=result.loss_history,
+        movie_bias=result.movie_bias,
     )
+
+
+def centre_targets(triples: RatingTriples, objective: str) -> tuple[RatingTriples, np.ndarray]:
+    """The training targets of ``objective`` and the per-movie offset added back to predictions.
+
+    ``lab``: ratings minus each movie's mean (:func:`cofi.matrices.normalize_triples`);
+    ``biased``/``svdpp``: ratings minus the global mean; ``ranking``: 1 for every rating.
+    """
+    from cofi.variants import VARIANTS
+
+    centring = VARIANTS[objective].centring
+    if centring == "movie_mean":
+        return normalize_triples(triples)
+    if centring == "global_mean":
+        mean = float(np.mean(triples.rating, dtype=np.float64))
+        offset = np.full(triples.n_movies, mean, dtype=np.float32)
+        rating = (triples.rating - mean).astype(np.float32)
+    else:
+        offset = np.zeros(triples.n_movies, dtype=np.float32)
+        rating = np.ones_like(triples.rating, dtype=np.float32)
+    centred = RatingTriples(
+        triples.movie_index, triples.user_index, rating, triples.n_movies, triples.n_users
+    )
+    return centred, offset

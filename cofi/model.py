@@ -43,7 +43,9 @@ class Model:
         X: (n_movies, n_features) movie features.
         W: (n_users, n_features) user parameters.
         b: (1, n_users) user biases.
-        movie_mean: (n_movies,) mean training rating of each movie (0 when it has none).
+        movie_mean: (n_movies,) what each movie's targets were centred by: its mean training
+            rating for ``objective="lab"`` (0 when it has none), the global mean for ``biased``
+            and ``svdpp``, 0 for ``ranking``.
         movie_count: (n_movies,) number of training ratings of each movie.
         movies: index map of movie ids to rows of X.
         users: index map of user ids to rows of W.
@@ -53,6 +55,11 @@ class Model:
         scale: the rating scale predictions are clipped to.
         config: the hyperparameters it was trained with.
         loss_history: (iteration, cost) pairs logged during training.
+        movie_bias: (n_movies,) learned movie biases c (zeros when the objective has none).
+
+    For ``config.objective == "ranking"`` the model scores preference (1 = would rate), not a
+    rating: :meth:`predict` and the ``predicted_rating`` of recommendations are those scores,
+    unclipped.
     """
 
     X: np.ndarray
@@ -68,16 +75,20 @@ class Model:
     scale: RatingScale
     config: TrainConfig
     loss_history: list[tuple[int, float]] = field(default_factory=list)
+    movie_bias: np.ndarray | None = None
     model_id: str = ""
 
     def __post_init__(self) -> None:
         n_movies, n_users = len(self.movies), len(self.users)
+        if self.movie_bias is None:
+            self.movie_bias = np.zeros(n_movies, dtype=self.X.dtype)
         expected = {
             "X": (n_movies, self.config.n_features),
             "W": (n_users, self.config.n_features),
             "b": (1, n_users),
             "movie_mean": (n_movies,),
             "movie_count": (n_movies,),
+            "movie_bias": (n_movies,),
             "seen_indptr": (n_users + 1,),
         }
         for name, shape in expected.items():
@@ -97,7 +108,16 @@ class Model:
 
     def _content_id(self) -> str:
         digest = hashlib.sha256()
-        for array in (self.X, self.W, self.b, self.movie_mean, self.movies.ids, self.users.ids):
+        arrays = (
+            self.X,
+            self.W,
+            self.b,
+            self.movie_mean,
+            self.movie_bias,
+            self.movies.ids,
+            self.users.ids,
+        )
+        for array in arrays:
             digest.update(np.ascontiguousarray(array).tobytes())
         digest.update(self.config.model_dump_json().encode())
         return digest.hexdigest()[:16]
@@ -133,18 +153,24 @@ class Model:
         user_safe = np.where(known_user, user_index, 0)
         both = known_user & known_movie
         prediction = np.full(user_index.shape, self.global_mean, dtype=np.float64)
+        movie_term = self.movie_mean + self.movie_bias
         prediction[both] = (
             np.einsum(
                 "ij,ij->i", self.X[movie_safe[both]], self.W[user_safe[both]], dtype=np.float64
             )
             + self.b[0, user_safe[both]]
-            + self.movie_mean[movie_safe[both]]
+            + movie_term[movie_safe[both]]
         )
         only_movie = known_movie & ~known_user
-        prediction[only_movie] = self.movie_mean[movie_safe[only_movie]]
+        prediction[only_movie] = movie_term[movie_safe[only_movie]]
         only_user = known_user & ~known_movie
         prediction[only_user] += self.b[0, user_safe[only_user]]
-        return np.clip(prediction, self.scale.minimum, self.scale.maximum).astype(np.float32)
+        return self._on_scale(prediction).astype(np.float32)
+
+    def _on_scale(self, values: np.ndarray) -> np.ndarray:
+        if self.config.objective == "ranking":
+            return values
+        return np.clip(values, self.scale.minimum, self.scale.maximum)
 
     # Recommendation --------------------------------------------------------------------------
 
@@ -153,7 +179,7 @@ class Model:
     ) -> Iterator[pd.DataFrame]:
         """Top-``n`` unseen movies for users, one DataFrame per block of users.
 
-        Scores ``W_block X^T + b + movie_mean`` for a block of users at a time, so memory holds
+        Scores ``W_block X^T + b + movie_mean + movie_bias`` for a block of users at a time, so memory holds
         at most ``block_users x n_movies`` scores. Movies a user rated in training and movies
         with fewer than ``min_ratings`` training ratings are never returned (a movie rated
         once, five stars, would otherwise top every list). A user with fewer than ``n``
@@ -176,7 +202,8 @@ class Model:
         k = min(n, self.n_movies)
         # Movies that may not be recommended get -inf once, in the per-movie term.
         candidate = self.movie_count >= max(1, min_ratings)
-        movie_term = tf.constant(np.where(candidate, self.movie_mean, -np.inf).astype(np.float32))
+        movie_term = np.where(candidate, self.movie_mean + self.movie_bias, -np.inf)
+        movie_term = tf.constant(movie_term.astype(np.float32))
         X = tf.constant(self.X.astype(np.float32, copy=False))
         score_block = _block_scorer(X, movie_term, k)
         for start in range(0, len(positions), block_users):
@@ -198,9 +225,7 @@ class Model:
                     "user_id": user_column[valid].astype(np.int32),
                     "rank": rank[valid],
                     "movie_id": self.movies.ids[top[valid]].astype(np.int32),
-                    "predicted_rating": np.clip(
-                        top_scores[valid], self.scale.minimum, self.scale.maximum
-                    ).astype(np.float32),
+                    "predicted_rating": self._on_scale(top_scores[valid]).astype(np.float32),
                 }
             )
 
@@ -243,6 +268,7 @@ class Model:
                 b=self.b,
                 movie_mean=self.movie_mean,
                 movie_count=self.movie_count,
+                movie_bias=self.movie_bias,
                 movie_ids=self.movies.ids,
                 user_ids=self.users.ids,
                 seen_indptr=self.seen_indptr,
@@ -306,6 +332,7 @@ def load_model(path: str | os.PathLike) -> Model:
         b=data["b"],
         movie_mean=data["movie_mean"],
         movie_count=data["movie_count"],
+        movie_bias=data["movie_bias"],
         movies=IndexMap(data["movie_ids"]),
         users=IndexMap(data["user_ids"]),
         seen_indptr=data["seen_indptr"],

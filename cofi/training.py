@@ -37,6 +37,10 @@ class TrainConfig(BaseModel):
     n_features: int = Field(
         default=30, ge=1, le=4096, description="length of each movie/user vector"
     )
+    objective: Literal["lab", "biased", "svdpp", "ranking"] = Field(
+        default="lab",
+        description="the model variant (a cost function): see cofi.variants",
+    )
     lambda_: float = Field(default=15.0, ge=0.0, description="L2 regularization strength")
     regularization: Literal["uniform", "weighted"] = Field(
         default="uniform",
@@ -55,6 +59,12 @@ class TrainConfig(BaseModel):
             "dense Y/R matrices, the sparse observed-ratings form (full batch), or shuffled "
             "mini-batches of observed ratings; auto picks by size"
         ),
+    )
+    unobserved_weight: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="weight of each unrated (user, movie) pair, for objective='ranking'",
     )
     log_every: int = Field(default=20, ge=1, description="log the loss every this many iterations")
     schedule: Literal["auto", "constant", "cosine"] = Field(
@@ -92,8 +102,9 @@ class TrainResult:
 
     Attributes:
         X: (n_movies, n_features) movie features.
-        W: (n_users, n_features) user parameters.
+        W: (n_users, n_features) user vectors (for ``svdpp``, with the implicit term added).
         b: (1, n_users) user biases.
+        movie_bias: (n_movies,) movie biases (zeros for variants without them).
         loss_history: (iteration, loss) pairs, one every ``log_every`` iterations and the last
             (for mini-batches: (epoch, mean batch cost) pairs).
         validation_history: (iteration or epoch, RMSE) on the validation ratings, when
@@ -106,6 +117,7 @@ class TrainResult:
     X: np.ndarray
     W: np.ndarray
     b: np.ndarray
+    movie_bias: np.ndarray | None = None
     loss_history: list[tuple[int, float]] = field(default_factory=list)
     validation_history: list[tuple[int, float]] = field(default_factory=list)
     best_step: int | None = None
@@ -145,15 +157,22 @@ def choose_method(
     return "dense" if dense_cost < sparse_cost else "sparse"
 
 
-def initial_parameters(
-    config: TrainConfig, n_movies: int, n_users: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Seeded normal X, W and zero b, in the configured dtype."""
+def initial_parameters(config: TrainConfig, n_movies: int, n_users: int) -> dict[str, np.ndarray]:
+    """Seeded normal X and W (and implicit factors), zero biases, in the configured dtype."""
+    from cofi.variants import VARIANTS
+
     rng = np.random.default_rng(config.seed)
-    X = rng.normal(0.0, config.init_scale, size=(n_movies, config.n_features))
-    W = rng.normal(0.0, config.init_scale, size=(n_users, config.n_features))
-    b = np.zeros((1, n_users))
-    return X.astype(config.dtype), W.astype(config.dtype), b.astype(config.dtype)
+    values = {
+        "X": rng.normal(0.0, config.init_scale, size=(n_movies, config.n_features)),
+        "W": rng.normal(0.0, config.init_scale, size=(n_users, config.n_features)),
+        "b": np.zeros((1, n_users)),
+        "movie_bias": np.zeros(n_movies),
+    }
+    if "implicit" in VARIANTS[config.objective].variables:
+        values["implicit"] = rng.normal(
+            0.0, config.init_scale / 10, size=(n_movies, config.n_features)
+        )
+    return {name: value.astype(config.dtype) for name, value in values.items()}
 
 
 def train(
@@ -179,46 +198,74 @@ def train(
     import keras
     import tensorflow as tf
 
-    from cofi.cost import cofi_cost, cofi_cost_sparse
+    from cofi import variants
+    from cofi.variants import VARIANTS
 
     config = config or TrainConfig()
     if len(triples) == 0:
         raise TrainingError("no ratings to train on")
+    variant = VARIANTS[config.objective]
     triples, validation = _split_validation(triples, config)
     method = choose_method(config, triples.n_movies, triples.n_users, len(triples))
+    if method == "minibatch" and not variant.minibatch:
+        raise TrainingError(
+            f"objective {config.objective!r} trains full-batch only (its implicit term sums every "
+            "rating of a user); use method='sparse' or another objective"
+        )
     dtype = tf.float64 if config.dtype == "float64" else tf.float32
-    X0, W0, b0 = initial_parameters(config, triples.n_movies, triples.n_users)
-    X = tf.Variable(X0, name="X")
-    W = tf.Variable(W0, name="W")
-    b = tf.Variable(b0, name="b")
-    variables = [X, W, b]
+    initial = initial_parameters(config, triples.n_movies, triples.n_users)
+    params = {name: tf.Variable(initial[name], name=name) for name in variant.variables}
+    variables = list(params.values())
     started = time.perf_counter()
     optimizer = keras.optimizers.Adam(learning_rate=_learning_rate(config, method, len(triples)))
-    lambda_ = config.lambda_
-    regularization = config.regularization
+    options = dict(
+        lambda_=config.lambda_,
+        regularization=config.regularization,
+        unobserved_weight=config.unobserved_weight,
+    )
+    # The implicit-feedback term reads which movies each user rated: all training ratings.
+    implicit_movies = tf.constant(triples.movie_index)
+    implicit_users = tf.constant(triples.user_index)
 
-    if method == "minibatch":
-        pass
-    elif method == "dense":
+    def user_vectors():
+        return variants.user_vectors_sparse(
+            params, implicit_movies, implicit_users, triples.n_users
+        )
+
+    if method == "dense":
         Y_np, R_np = triples.to_dense(np.dtype(config.dtype))
         Y, R = tf.constant(Y_np), tf.constant(R_np)
 
         def cost() -> tf.Tensor:
-            return cofi_cost(X, W, b, Y, R, lambda_, regularization=regularization)
+            return variants.dense_cost(config.objective, params, Y, R, **options)
 
-    else:
+    elif method == "sparse":
         movie_index = tf.constant(triples.movie_index)
         user_index = tf.constant(triples.user_index)
         rating = tf.constant(triples.rating, dtype=dtype)
 
         def cost() -> tf.Tensor:
-            return cofi_cost_sparse(
-                X, W, b, movie_index, user_index, rating, lambda_, regularization=regularization
+            users = user_vectors() if "implicit" in params else None
+            return variants.sparse_cost(
+                config.objective,
+                params,
+                movie_index,
+                user_index,
+                rating,
+                weight=1.0,
+                users=users,
+                **options,
             )
 
-    stopper = _EarlyStopping(validation, variables, config.patience)
+    stopper = _EarlyStopping(validation, lambda: _current(params, user_vectors), params, config)
     if method == "minibatch":
-        step_batch = _batch_step(X, W, b, optimizer, lambda_, regularization, cofi_cost_sparse)
+
+        def batch_cost(movie_index, user_index, rating, weight):
+            return variants.sparse_cost(
+                config.objective, params, movie_index, user_index, rating, weight=weight, **options
+            )
+
+        step_batch = _batch_step(variables, optimizer, batch_cost)
         history = _minibatch_loop(triples, config, step_batch, dtype, callback, stopper)
     else:
 
@@ -233,17 +280,32 @@ def train(
         history = _full_batch_loop(config, step, callback, stopper)
     stopper.restore()
     # The loss reported at step k is the cost before that step's update: check the final state too.
-    final = X.numpy(), W.numpy(), b.numpy()
-    if not all(np.isfinite(array).all() for array in final):
+    final = _current(params, user_vectors)
+    if not all(np.isfinite(array).all() for array in final.values()):
         raise TrainingError("training produced non-finite parameters; try a lower learning_rate")
     return TrainResult(
-        *final,
+        final["X"],
+        final["W"],
+        final["b"],
+        final["movie_bias"],
         loss_history=history,
         validation_history=stopper.history,
         best_step=stopper.best_step,
         method=method,
         seconds=time.perf_counter() - started,
     )
+
+
+def _current(params: dict, user_vectors) -> dict[str, np.ndarray]:
+    """The parameters a Model needs, as NumPy arrays: for svdpp W includes the implicit term."""
+    X = params["X"].numpy()
+    W = (user_vectors() if "implicit" in params else params["W"]).numpy()
+    n_movies, n_users = X.shape[0], W.shape[0]
+    b = params["b"].numpy() if "b" in params else np.zeros((1, n_users), X.dtype)
+    movie_bias = (
+        params["movie_bias"].numpy() if "movie_bias" in params else np.zeros(n_movies, X.dtype)
+    )
+    return {"X": X, "W": W, "b": b, "movie_bias": movie_bias}
 
 
 def _learning_rate(config: TrainConfig, method: str, n_ratings: int):
@@ -292,30 +354,18 @@ def _full_batch_loop(
     return history
 
 
-def _batch_step(X, W, b, optimizer, lambda_: float, regularization: str, cost):
-    """An Adam step on one mini-batch of the sparse cost, compiled by XLA.
+def _batch_step(variables: list, optimizer, cost):
+    """An Adam step on one mini-batch of a sparse cost, compiled by XLA.
 
     XLA fuses the gathers, products and segment sums: 1.6 to 2 times the ratings per second of
     the plain graph on 2 CPU cores (benchmarks/train_formulations.py).
     """
     import tensorflow as tf
 
-    variables = [X, W, b]
-
     @tf.function(jit_compile=True, reduce_retracing=True)
     def step(movie_index, user_index, rating, weight):
         with tf.GradientTape() as tape:
-            loss = cost(
-                X,
-                W,
-                b,
-                movie_index,
-                user_index,
-                rating,
-                lambda_,
-                weight,
-                regularization=regularization,
-            )
+            loss = cost(movie_index, user_index, rating, weight)
         gradients = tape.gradient(loss, variables)
         optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return loss
@@ -415,32 +465,52 @@ def _split_validation(
 
 
 class _EarlyStopping:
-    """Tracks the RMSE on validation ratings, keeps the best parameters, says when to stop."""
+    """Tracks the RMSE on validation ratings, keeps the best parameters, says when to stop.
 
-    def __init__(self, validation: RatingTriples | None, variables, patience: int) -> None:
+    For ``objective="ranking"`` the validation targets are 1 (a rated pair), as in training.
+
+    Args:
+        validation: the ratings set aside, or None when early stopping is off.
+        current: returns the model's current arrays (X, W, b, movie_bias) for scoring.
+        params: the tf.Variables, snapshotted at the best check and restored at the end.
+        config: patience and objective.
+    """
+
+    def __init__(
+        self, validation: RatingTriples | None, current, params: dict, config: TrainConfig
+    ) -> None:
         self.validation = validation
-        self.variables = variables
-        self.patience = patience
+        self.current = current
+        self.params = params
+        self.patience = config.patience
+        self.ranking = config.objective == "ranking"
         self.history: list[tuple[int, float]] = []
         self.best_step: int | None = None
         self.best_rmse = math.inf
-        self.best_values: list[np.ndarray] | None = None
+        self.best_values: dict[str, np.ndarray] | None = None
         self.checks_since_best = 0
 
-    def rmse(self) -> float:
-        X, W, b = (variable.numpy() for variable in self.variables)
+    def rmse(self, values: dict[str, np.ndarray]) -> float:
         movie, user = self.validation.movie_index, self.validation.user_index
-        error = np.einsum("ij,ij->i", X[movie], W[user]) + b[0, user] - self.validation.rating
+        target = 1.0 if self.ranking else self.validation.rating
+        error = (
+            np.einsum("ij,ij->i", values["X"][movie], values["W"][user])
+            + values["b"][0, user]
+            + values["movie_bias"][movie]
+            - target
+        )
         return float(np.sqrt(np.mean(np.square(error, dtype=np.float64))))
 
     def should_stop(self, step: int) -> bool:
         if self.validation is None:
             return False
-        rmse = self.rmse()
+        rmse = self.rmse(self.current())
         self.history.append((step, rmse))
         if rmse < self.best_rmse:
             self.best_rmse, self.best_step, self.checks_since_best = rmse, step, 0
-            self.best_values = [variable.numpy().copy() for variable in self.variables]
+            self.best_values = {
+                name: variable.numpy().copy() for name, variable in self.params.items()
+            }
             logger.info("step %d: validation RMSE %.4f (best so far)", step, rmse)
             return False
         self.checks_since_best += 1
@@ -455,5 +525,5 @@ class _EarlyStopping:
 
     def restore(self) -> None:
         if self.best_values is not None:
-            for variable, value in zip(self.variables, self.best_values, strict=True):
-                variable.assign(value)
+            for name, value in self.best_values.items():
+                self.params[name].assign(value)
