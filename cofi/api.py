@@ -21,11 +21,26 @@ def infer_scale(rating: np.ndarray) -> RatingScale:
     return RatingScale(float(rating.min()), float(rating.max()), 0.5 if fractional else 1.0)
 
 
+#: Defaults that differ by objective, chosen on validation data like the global ones
+#: (benchmarks/choose_defaults.py; the ranking objective on ml-100k per-user validation splits).
+#: They apply when ``fit`` starts from the default configuration and the caller does not set them.
+OBJECTIVE_DEFAULTS: dict[str, dict] = {
+    "ranking": {"lambda_": 10.0, "unobserved_weight": 0.2},
+}
+
+
 def make_config(config: TrainConfig | None, hyperparameters: dict) -> TrainConfig:
-    """``config`` (default ``TrainConfig()``) with ``hyperparameters`` overriding its fields."""
-    base = config or TrainConfig()
+    """``config`` (default ``TrainConfig()``) with ``hyperparameters`` overriding its fields.
+
+    Without a ``config``, the chosen objective's own defaults (:data:`OBJECTIVE_DEFAULTS`)
+    come between the global defaults and ``hyperparameters``.
+    """
+    base = (config or TrainConfig()).model_dump()
+    if config is None:
+        objective = hyperparameters.get("objective", base["objective"])
+        base.update(OBJECTIVE_DEFAULTS.get(objective, {}))
     try:
-        return TrainConfig(**{**base.model_dump(), **hyperparameters})
+        return TrainConfig(**{**base, **hyperparameters})
     except ValidationError as error:
         raise CofiError(
             f"invalid hyperparameters: {error}\nknown names: {sorted(TrainConfig.model_fields)}"

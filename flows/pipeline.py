@@ -60,6 +60,7 @@ def cofi_pipeline(
     dataset: str = "ml-latest-small",
     source: str | None = None,
     data_dir: str | None = None,
+    objective: Literal["lab", "biased", "svdpp", "ranking"] = DEFAULTS.objective,
     n_features: int = DEFAULTS.n_features,
     lambda_: float = DEFAULTS.lambda_,
     regularization: Literal["uniform", "weighted"] = DEFAULTS.regularization,
@@ -84,6 +85,7 @@ def cofi_pipeline(
         dataset: a GroupLens dataset name, resolved from COFI_MOVIELENS_DIR, the cache or GroupLens.
         source: a local folder, a ``.zip`` or a URL; overrides ``dataset``'s location.
         data_dir: where outputs go (default COFI_DATA_DIR or ``./data``).
+        objective: the model variant: the lab's cost, biased MF, SVD++ or a ranking objective.
         n_features: length of the movie and user vectors.
         lambda_: regularization strength.
         regularization: the lab's uniform L2 penalty, or one weighted by rating counts.
@@ -111,6 +113,7 @@ def cofi_pipeline(
             f"unknown dataset {dataset!r}; known: {sorted(KNOWN_DATASETS)}, or pass source"
         )
     config = TrainConfig(
+        objective=objective,
         n_features=n_features,
         lambda_=lambda_,
         regularization=regularization,
@@ -208,6 +211,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--lab",
         action="store_true",
         help="use the lab's settings (100 features, lambda 1, lr 0.1, 200 iterations)",
+    )
+    parser.add_argument(
+        "--objective",
+        choices=["lab", "biased", "svdpp", "ranking"],
+        default=DEFAULTS.objective,
+        help="model variant (cost function)",
     )
     parser.add_argument("--n-features", type=int, default=DEFAULTS.n_features)
     parser.add_argument(

@@ -20,6 +20,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import pandas as pd  # noqa: E402
 from prefect import flow, unmapped  # noqa: E402
 from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
+from pydantic import ValidationError  # noqa: E402
 
 from cofi import settings  # noqa: E402
 from cofi.publish import new_run_dir  # noqa: E402
@@ -48,6 +49,7 @@ def cofi_sweep(
     validation_fraction: float = 0.1,
     holdout_fraction: float = 0.1,
     k: int = 10,
+    min_movie_ratings: int = 5,
     quarantine: bool = False,
 ) -> dict:
     """Score hyperparameter configurations on validation ratings and pick the best.
@@ -68,6 +70,8 @@ def cofi_sweep(
         holdout_fraction: share of all ratings set aside as test ratings, which the sweep never
             reads (0: the sweep splits all ratings).
         k: length of the recommendation lists the ranking metrics judge.
+        min_movie_ratings: a movie needs this many ratings to be recommended (as in
+            ``cofi-pipeline``), so the ranking metrics judge the lists it would publish.
         quarantine: write bad rows to quarantine.csv and go on, instead of failing.
 
     Returns:
@@ -105,6 +109,7 @@ def cofi_sweep(
         configs,
         list(range(len(configs))),
         unmapped(k),
+        unmapped(min_movie_ratings),
     )
     written = write_sweep_results(trials.result(), str(run_dir), metric)
     summary = {
@@ -188,6 +193,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--k", type=int, default=10, help="list length for precision and nDCG")
     parser.add_argument(
+        "--min-movie-ratings", type=int, default=5, help="ratings a movie needs to be recommended"
+    )
+    parser.add_argument(
         "--parallel", type=int, default=1, help="trials fitted at once (threads of this process)"
     )
     parser.add_argument(
@@ -202,6 +210,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--n-samples goes with --random")
     if args.parallel < 1:
         parser.error("--parallel must be at least 1")
+    try:
+        SweepSpace(
+            grid=DEFAULT_GRID if args.grid is None and args.random is None else args.grid,
+            random=args.random,
+            n_samples=args.n_samples,
+        )
+    except ValidationError as error:
+        # The flow would refuse it too, but only after a Prefect run had started.
+        parser.error("; ".join(detail["msg"] for detail in error.errors()))
     return args
 
 

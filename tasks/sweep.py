@@ -50,11 +50,26 @@ def prepare_sweep_data(
 
 
 @task(name="score-trial", task_run_name="score-trial-{trial}")
-def score_trial(fit_path: str, validation_path: str, config: dict, trial: int, k: int = 10) -> dict:
+def score_trial(
+    fit_path: str,
+    validation_path: str,
+    config: dict,
+    trial: int,
+    k: int = 10,
+    min_ratings: int = 1,
+) -> dict:
     """Fit one configuration and score it on the validation ratings.
 
     A configuration whose training fails (a diverging learning rate, say) is a result of the
     sweep, not a reason to stop it: its scores are NaN and ``error`` says why.
+
+    Args:
+        fit_path: Parquet of the ratings to fit on.
+        validation_path: Parquet of the ratings to score on.
+        config: TrainConfig fields.
+        trial: the trial's number, kept in its result.
+        k: length of the recommendation lists judged.
+        min_ratings: training ratings a movie needs to be recommended.
 
     Returns:
         ``trial``, the configuration's fields, the scores of :func:`cofi.sweep.score_config`
@@ -62,7 +77,13 @@ def score_trial(fit_path: str, validation_path: str, config: dict, trial: int, k
     """
     logger = get_run_logger()
     try:
-        scores = score_config(read_ratings(fit_path), read_ratings(validation_path), config, k=k)
+        scores = score_config(
+            read_ratings(fit_path),
+            read_ratings(validation_path),
+            config,
+            k=k,
+            min_ratings=min_ratings,
+        )
         error = None
     except CofiError as failure:
         logger.warning("trial %d %s failed: %s", trial, config, failure)

@@ -134,7 +134,9 @@ def test_ranking_objective_scores_rated_pairs_high_and_is_not_clipped(tmp_path) 
     )
     rated = model.predict(ratings["user_id"], ratings["movie_id"])
     every = pd.MultiIndex.from_product([range(1, 41), range(1, 31)], names=["user_id", "movie_id"])
-    unrated = every.difference(pd.MultiIndex.from_frame(ratings[["user_id", "movie_id"]])).to_frame()
+    unrated = every.difference(
+        pd.MultiIndex.from_frame(ratings[["user_id", "movie_id"]])
+    ).to_frame()
     scores_unrated = model.predict(unrated["user_id"], unrated["movie_id"])
     assert rated.mean() > scores_unrated.mean() + 0.2
     assert rated.max() < 5 and rated.min() < 1, (
@@ -147,3 +149,13 @@ def test_ranking_objective_scores_rated_pairs_high_and_is_not_clipped(tmp_path) 
 def test_svdpp_refuses_mini_batches() -> None:
     with pytest.raises(TrainingError, match="full-batch only"):
         cofi.fit(_ratings(), objective="svdpp", method="minibatch", iterations=2)
+
+
+def test_objective_defaults_apply_unless_overridden() -> None:
+    from cofi.api import OBJECTIVE_DEFAULTS, make_config
+
+    ranking = make_config(None, {"objective": "ranking"})
+    assert ranking.lambda_ == OBJECTIVE_DEFAULTS["ranking"]["lambda_"]
+    assert ranking.unobserved_weight == OBJECTIVE_DEFAULTS["ranking"]["unobserved_weight"]
+    assert make_config(None, {"objective": "ranking", "lambda_": 3.0}).lambda_ == 3.0
+    assert make_config(cofi.TrainConfig(lambda_=7.0), {"objective": "ranking"}).lambda_ == 7.0
