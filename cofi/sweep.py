@@ -39,6 +39,7 @@ __all__ = [
     "SweepSpace",
     "best_config",
     "expand",
+    "full_config",
     "results_frame",
     "score_config",
     "split_for_validation",
@@ -243,6 +244,17 @@ def expand(space: SweepSpace, seed: int = 0) -> list[dict[str, Any]]:
         # The values as TrainConfig reads them ("10" -> 10), so the results table is typed.
         typed.append({name: getattr(validated, name) for name in config})
     return typed
+
+
+def full_config(config: dict[str, Any]) -> TrainConfig:
+    """The whole configuration ``cofi.fit(ratings, **config)`` trains with.
+
+    Fields ``config`` leaves out take ``cofi.fit``'s defaults, which can depend on the objective
+    (:data:`cofi.api.OBJECTIVE_DEFAULTS`), so ``TrainConfig(**config)`` is not always the same.
+    """
+    from cofi.api import make_config
+
+    return make_config(None, config)
 
 
 def split_for_validation(

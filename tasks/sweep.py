@@ -12,8 +12,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from cofi.errors import CofiError
 from cofi.publish import atomic_path
-from cofi.sweep import SCORE_COLUMNS, best_config, results_frame, score_config, split_for_validation
-from cofi.training import TrainConfig
+from cofi.sweep import (
+    SCORE_COLUMNS,
+    best_config,
+    full_config,
+    results_frame,
+    score_config,
+    split_for_validation,
+)
 from tasks.io import read_ratings, write_parquet
 
 
@@ -98,7 +104,8 @@ def write_sweep_results(results: list[dict], out_dir: str, metric: str) -> dict:
     """Write the results table and the best configuration; publish both as Prefect artifacts.
 
     Writes ``sweep_results.parquet`` (one row per trial), ``best_config.parquet`` (the best
-    trial's row) and ``best_config.json`` (the best trial with every TrainConfig field filled in),
+    trial's row) and ``best_config.json`` (the best trial with every TrainConfig field as
+    ``cofi.fit`` fills it in),
     each atomically.
 
     Returns:
@@ -115,7 +122,7 @@ def write_sweep_results(results: list[dict], out_dir: str, metric: str) -> dict:
     document = {
         "metric": metric,
         "trial": best["trial"],
-        "config": TrainConfig(**best["config"]).model_dump(),
+        "config": full_config(best["config"]).model_dump(),
         "metrics": _json_row(best["metrics"]),
     }
     json_path = out / "best_config.json"

@@ -11,12 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from cofi.api import OBJECTIVE_DEFAULTS
 from cofi.errors import CofiError
 from cofi.evaluation import split_random
 from cofi.sweep import (
     SweepSpace,
     best_config,
     expand,
+    full_config,
     results_frame,
     score_config,
     split_for_validation,
@@ -223,3 +225,11 @@ def test_score_config_rejects_bad_hyperparameters_and_empty_validation() -> None
         score_config(ratings, ratings.head(5), {"n_feature": 2})
     with pytest.raises(CofiError, match="validation ratings are empty"):
         score_config(ratings, ratings.head(0), {"n_features": 2})
+
+
+def test_full_config_is_what_fit_trains_with() -> None:
+    assert full_config({"n_features": 7}) == TrainConfig(n_features=7)
+    # An objective's own defaults fill the fields the sweep leaves out, as in cofi.fit.
+    for objective, defaults in OBJECTIVE_DEFAULTS.items():
+        filled = full_config({"objective": objective}).model_dump()
+        assert {name: filled[name] for name in defaults} == defaults

@@ -10,7 +10,7 @@ import pytest
 from prefect.artifacts import Artifact
 from prefect.testing.utilities import prefect_test_harness
 
-from cofi.training import TrainConfig
+from cofi.sweep import full_config
 
 KEYS = ["user_id", "movie_id"]
 
@@ -49,7 +49,7 @@ def test_sweep_scores_each_config_on_training_ratings_only(
     assert best_row["trial"].tolist() == [best["trial"]]
     document = json.loads(Path(summary["best_config_json"]).read_text())
     assert document["metric"] == "rmse"
-    assert document["config"] == TrainConfig(**best["config"]).model_dump()
+    assert document["config"] == full_config(best["config"]).model_dump()
 
     table = Artifact.get("cofi-sweep-results")
     assert table is not None and table.type == "table"
