@@ -45,6 +45,7 @@ def main() -> None:
     # lambda_ means different things for the two penalties: per row (uniform) or per rating.
     grids = [
         {
+            "objective": ["lab", "biased"],
             "regularization": ["uniform"],
             "n_features": [10, 30, 50, 100],
             "lambda_": [10.0, 15.0, 20.0, 30.0],
@@ -52,6 +53,7 @@ def main() -> None:
             "iterations": [100, 200],
         },
         {
+            "objective": ["lab", "biased"],
             "regularization": ["weighted"],
             "n_features": [10, 30, 50, 100],
             "lambda_": [0.02, 0.05, 0.1, 0.2],
@@ -62,6 +64,7 @@ def main() -> None:
     if args.quick:
         grids = [
             {
+                "objective": ["lab", "biased"],
                 "regularization": ["uniform", "weighted"],
                 "n_features": [10],
                 "lambda_": [0.1, 10.0],

@@ -38,7 +38,7 @@ class TrainConfig(BaseModel):
         default=30, ge=1, le=4096, description="length of each movie/user vector"
     )
     objective: Literal["lab", "biased", "svdpp", "ranking"] = Field(
-        default="lab",
+        default="biased",
         description="the model variant (a cost function): see cofi.variants",
     )
     lambda_: float = Field(default=15.0, ge=0.0, description="L2 regularization strength")
@@ -92,7 +92,7 @@ class TrainConfig(BaseModel):
 
 #: The lab's settings: 100 features, lambda 1, Adam at 0.1 for 200 iterations, unit-normal init.
 LAB_CONFIG = TrainConfig(
-    n_features=100, lambda_=1.0, learning_rate=0.1, iterations=200, init_scale=1.0
+    objective="lab", n_features=100, lambda_=1.0, learning_rate=0.1, iterations=200, init_scale=1.0
 )
 
 

@@ -34,7 +34,12 @@ def model(ratings) -> cofi.Model:
 def test_predict_matches_the_formula_and_clips(model, ratings) -> None:
     users, movies = ratings["user_id"].to_numpy()[:20], ratings["movie_id"].to_numpy()[:20]
     j, i = model.users.position_of(users), model.movies.position_of(movies)
-    raw = np.sum(model.X[i] * model.W[j], axis=1) + model.b[0, j] + model.movie_mean[i]
+    raw = (
+        np.sum(model.X[i] * model.W[j], axis=1)
+        + model.b[0, j]
+        + model.movie_mean[i]
+        + model.movie_bias[i]
+    )
     np.testing.assert_allclose(model.predict(users, movies), np.clip(raw, 1, 5), rtol=1e-5)
     assert model.scale == cofi.RatingScale(1.0, 5.0, 1.0)
 
@@ -43,7 +48,11 @@ def test_unknown_users_and_movies_get_documented_fallbacks(model, ratings) -> No
     known_user, known_movie = int(ratings["user_id"].iloc[0]), int(ratings["movie_id"].iloc[0])
     j, i = model.users.position_of([known_user])[0], model.movies.position_of([known_movie])[0]
     predictions = model.predict([999_999, known_user, 999_999], [known_movie, 888_888, 888_888])
-    expected = [model.movie_mean[i], model.global_mean + model.b[0, j], model.global_mean]
+    expected = [
+        model.movie_mean[i] + model.movie_bias[i],
+        model.global_mean + model.b[0, j],
+        model.global_mean,
+    ]
     np.testing.assert_allclose(predictions, np.clip(expected, 1, 5), rtol=1e-6)
 
 

@@ -177,6 +177,7 @@ def test_early_stopping_keeps_the_best_state_and_stops() -> None:
     error = (
         np.einsum("ij,ij->i", result.X[validation.movie_index], result.W[validation.user_index])
         + result.b[0, validation.user_index]
+        + result.movie_bias[validation.movie_index]
         - validation.rating
     )
     assert np.sqrt(np.mean(error.astype(np.float64) ** 2)) == pytest.approx(min(rmses), rel=1e-5)
