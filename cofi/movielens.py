@@ -994,6 +994,7 @@ class IngestResult:
     n_users: int
     n_quarantined: int
     source_sha256: str
+    reused: bool = False
 
 
 def _sha256_of_files(paths: list[Path]) -> str:
@@ -1045,6 +1046,7 @@ def ingest(
     scale: RatingScale | None = None,
     quarantine: bool = False,
     block_size: int = 16 << 20,
+    reuse: bool = False,
 ) -> IngestResult:
     """Reads a GroupLens dataset, validates it and writes typed Parquet files with a manifest.
 
@@ -1056,6 +1058,9 @@ def ingest(
         quarantine: write row-level problems to ``quarantine.csv`` and keep going, instead of
             raising at the first one. File-level problems still raise.
         block_size: bytes of the ratings file read per block; bounds memory use.
+        reuse: when ``out_dir`` already holds an ingest of a source with the same SHA-256,
+            scale and quarantine option (and this schema version), return it without reading
+            the source again (``IngestResult.reused`` is then True).
 
     Returns:
         An IngestResult with paths and counts.
@@ -1078,6 +1083,11 @@ def ingest(
             source_sha256 = _sha256_of_files([source])
         else:
             source_sha256 = _sha256_of_files([source / ratings_member, source / movies_member])
+        options = {"scale": [scale.minimum, scale.maximum, scale.step], "quarantine": quarantine}
+        if reuse:
+            earlier = _reusable(out_dir, source_sha256, options)
+            if earlier is not None:
+                return earlier
         if spec.ratings_header:
             _check_header(container, ratings_member, spec.ratings_header)
 
@@ -1124,6 +1134,7 @@ def ingest(
                     "step": scale.step,
                 },
                 "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "options": options,
                 "files": files,
                 "source_rows": {
                     "ratings": stats.n_rows_read,
@@ -1155,6 +1166,30 @@ def ingest(
         n_users=stats.n_users,
         n_quarantined=len(problems),
         source_sha256=source_sha256,
+    )
+
+
+def _reusable(out_dir: Path, source_sha256: str, options: dict) -> IngestResult | None:
+    """The earlier ingest in ``out_dir`` if it came from the same bytes with the same options."""
+    try:
+        manifest = read_manifest(out_dir)
+    except DataError:
+        return None
+    same = manifest.get("source_sha256") == source_sha256 and manifest.get("options") == options
+    if not same or not all((out_dir / name).is_file() for name in (RATINGS_FILE, MOVIES_FILE)):
+        return None
+    logger.info("%s already holds this source (sha256 %s): reusing it", out_dir, source_sha256[:12])
+    return IngestResult(
+        out_dir=out_dir,
+        ratings_path=out_dir / RATINGS_FILE,
+        movies_path=out_dir / MOVIES_FILE,
+        manifest_path=out_dir / MANIFEST_FILE,
+        n_ratings=manifest["n_ratings"],
+        n_movies=manifest["n_movies"],
+        n_users=manifest["n_users"],
+        n_quarantined=manifest["n_quarantined"],
+        source_sha256=source_sha256,
+        reused=True,
     )
 
 

@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from prefect import flow  # noqa: E402
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator  # noqa: E402
 
 from cofi import settings  # noqa: E402
 from cofi.evaluation import format_report  # noqa: E402
@@ -29,6 +30,7 @@ from tasks.evaluate import evaluate_model  # noqa: E402
 from tasks.ingest import dataset_key, ingest_movielens  # noqa: E402
 from tasks.matrices import build_matrices  # noqa: E402
 from tasks.recommend import combine_recommendations, publish_run, recommend_shard  # noqa: E402
+from tasks.report import write_report  # noqa: E402
 from tasks.train import train_model  # noqa: E402
 
 DEFAULTS = TrainConfig()
@@ -55,7 +57,42 @@ class _StageClock:
         self.stop()
 
 
-@flow(name="cofi-pipeline", log_prints=True)
+class PipelineOptions(BaseModel):
+    """The flow's options beyond the training hyperparameters (those are a TrainConfig)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str
+    source: str | None
+    holdout_fraction: float = Field(ge=0.0, lt=1.0)
+    top_n: int = Field(ge=1, le=1000)
+    min_movie_ratings: int = Field(ge=1)
+    shards: int = Field(ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _known_dataset(self) -> PipelineOptions:
+        if self.dataset not in KNOWN_DATASETS and not self.source:
+            raise ValueError(
+                f"unknown dataset {self.dataset!r}; known: {sorted(KNOWN_DATASETS)}, or pass source"
+            )
+        return self
+
+
+def check_parameters(parameters: dict) -> tuple[PipelineOptions, dict]:
+    """Validate every flow parameter at once; returns the options and the TrainConfig fields."""
+    training = {name: parameters[name] for name in TrainConfig.model_fields if name in parameters}
+    options = {name: parameters[name] for name in PipelineOptions.model_fields}
+    try:
+        return PipelineOptions(**options), TrainConfig(**training).model_dump()
+    except ValidationError as error:
+        raise ValueError(f"invalid cofi-pipeline parameters: {error}") from None
+
+
+@flow(
+    name="cofi-pipeline",
+    log_prints=True,
+    flow_run_name="{dataset}-{objective}-{n_features}f",
+)
 def cofi_pipeline(
     dataset: str = "ml-latest-small",
     source: str | None = None,
@@ -78,6 +115,7 @@ def cofi_pipeline(
     min_movie_ratings: int = 5,
     quarantine: bool = False,
     shards: int = 1,
+    refresh: bool = False,
 ) -> dict:
     """Recompute recommendations for every user from a MovieLens dataset.
 
@@ -102,35 +140,19 @@ def cofi_pipeline(
         top_n: recommendations per user.
         min_movie_ratings: a movie needs this many ratings to be recommended.
         quarantine: write bad rows to quarantine.csv and go on, instead of failing.
+        refresh: re-read the source even when an identical ingest exists.
         shards: score users in this many shards, submitted to the flow's task runner (run the
             flow with a DaskTaskRunner to spread them over a Dask cluster).
 
     Returns:
         A summary: run folder, published tables, evaluation report.
     """
-    if dataset not in KNOWN_DATASETS and not source:
-        raise ValueError(
-            f"unknown dataset {dataset!r}; known: {sorted(KNOWN_DATASETS)}, or pass source"
-        )
-    config = TrainConfig(
-        objective=objective,
-        n_features=n_features,
-        lambda_=lambda_,
-        regularization=regularization,
-        learning_rate=learning_rate,
-        iterations=iterations,
-        init_scale=init_scale,
-        seed=seed,
-        method=method,
-        dtype=dtype,
-        epochs=epochs,
-        batch_size=batch_size,
-        validation_fraction=validation_fraction,
-    ).model_dump()
+    parameters = dict(locals())
+    _, config = check_parameters(parameters)
     clock = _StageClock()
     root = Path(data_dir) if data_dir else settings.data_dir()
     with clock("ingest"):
-        ingested = ingest_movielens(dataset, source, str(root), quarantine)
+        ingested = ingest_movielens(dataset, source, str(root), quarantine, refresh)
     scale = read_manifest(Path(ingested["dataset_dir"]))["rating_scale"]
     run_dir = new_run_dir(root, dataset_key(dataset, source))
     with clock("matrices"):
@@ -176,6 +198,19 @@ def cofi_pipeline(
     ]
     recommended = combine_recommendations(parts, str(run_dir / "recommendations.parquet"))
     clock.stop()
+    with clock("report"):
+        write_report(
+            str(run_dir),
+            {key: ingested[key] for key in ("n_ratings", "n_users", "n_movies")},
+            {
+                key: value
+                for key, value in parameters.items()
+                if value is not None and key != "data_dir"
+            },
+            report,
+            final["model_dir"],
+            recommended["path"],
+        )
     with clock("publish"):
         latest = publish_run(str(run_dir), str(root / "latest"))
     summary = {
@@ -256,6 +291,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--top-n", type=int, default=10, help="recommendations per user")
     parser.add_argument(
         "--min-movie-ratings", type=int, default=5, help="ratings a movie needs to be recommended"
+    )
+    parser.add_argument(
+        "--refresh", action="store_true", help="recompute even when the inputs are unchanged"
     )
     parser.add_argument("--shards", type=int, default=1, help="score users in this many shards")
     parser.add_argument(

@@ -21,9 +21,16 @@ def dataset_key(dataset: str | None, source: str | None) -> str:
 
 @task(name="ingest", retries=2, retry_delay_seconds=[5, 30])
 def ingest_movielens(
-    dataset: str | None, source: str | None, data_dir: str, quarantine: bool = False
+    dataset: str | None,
+    source: str | None,
+    data_dir: str,
+    quarantine: bool = False,
+    refresh: bool = False,
 ) -> dict:
     """Resolve the source (local folder, zip, URL or dataset name), validate it and write Parquet.
+
+    An earlier ingest of the same source bytes with the same options is reused unless
+    ``refresh``.
 
     Returns:
         A summary with the Parquet and manifest paths and the row counts.
@@ -38,6 +45,7 @@ def ingest_movielens(
         root / "datasets" / dataset_key(dataset, source),
         scale=scale,
         quarantine=quarantine,
+        reuse=not refresh,
     )
     logger.info(
         "%s ratings from %s users on %s movies (%s quarantined) -> %s",
@@ -57,4 +65,5 @@ def ingest_movielens(
         "n_movies": result.n_movies,
         "n_quarantined": result.n_quarantined,
         "source_sha256": result.source_sha256,
+        "reused": result.reused,
     }

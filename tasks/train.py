@@ -6,6 +6,7 @@ import time
 
 import pandas as pd
 from prefect import get_run_logger, task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 import cofi
 from cofi.schema import RatingScale
@@ -33,8 +34,13 @@ def train_model(
     ratings = read_ratings(ratings_path)
     movie_ids = pd.read_parquet(movie_index_path)["movie_id"].to_numpy()
 
+    progress_id = create_progress_artifact(
+        0.0, key="cofi-training-progress", description=f"training on {len(ratings):,} ratings"
+    )
+
     def progress(iteration: int, iterations: int, cost: float) -> None:
-        logger.info("iteration %d/%d: cost %.4f", iteration, iterations, cost)
+        logger.info("step %d/%d: cost %.4f", iteration, iterations, cost)
+        update_progress_artifact(progress_id, 100.0 * iteration / iterations)
 
     started = time.perf_counter()
     model = cofi.fit(
@@ -45,6 +51,7 @@ def train_model(
         callback=progress,
     )
     seconds = time.perf_counter() - started
+    update_progress_artifact(progress_id, 100.0, description=f"done in {seconds:.1f} s")
     model.save(model_dir)
     logger.info(
         "model %s fitted on %s ratings in %.1f s", model.model_id, f"{len(ratings):,}", seconds

@@ -204,6 +204,22 @@ def test_manifest_records_the_run(tmp_path: Path) -> None:
     assert manifest["source_rows"] == {"ratings": 4, "movies": 5}
 
 
+def test_reuse_skips_an_unchanged_source_and_redoes_a_changed_one(tmp_path: Path) -> None:
+    source = write_source(tmp_path, CSV_FILES, "folder")
+    first = ingest(source, tmp_path / "out", reuse=True)
+    created = read_manifest(tmp_path / "out")["created_at"]
+    again = ingest(source, tmp_path / "out", reuse=True)
+    assert not first.reused and again.reused
+    assert again.n_ratings == first.n_ratings and again.source_sha256 == first.source_sha256
+    assert read_manifest(tmp_path / "out")["created_at"] == created
+    # other options or other bytes: ingested anew
+    assert not ingest(source, tmp_path / "out", reuse=True, quarantine=True).reused
+    ratings = source / "ratings.csv"
+    ratings.write_bytes(ratings.read_bytes().replace(b",4.0,", b",3.0,", 1))
+    changed = ingest(source, tmp_path / "out", reuse=True)
+    assert not changed.reused and changed.source_sha256 != first.source_sha256
+
+
 def test_folder_sha256_covers_ratings_then_movies(tmp_path: Path) -> None:
     source = write_source(tmp_path, CSV_FILES, "folder")
     result = ingest(source, tmp_path / "out")

@@ -50,6 +50,16 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
     assert (tmp_path / "latest").is_symlink()
     assert os.path.samefile(tmp_path / "latest", summary["run_dir"])
 
+    # what people look at: report, learning curve and artifacts with stable keys
+    latest = tmp_path / "latest"
+    assert "Top picks for user" in (latest / "report.md").read_text()
+    assert (latest / "learning-curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from prefect.artifacts import Artifact
+
+    for key in ("cofi-eval-metrics", "cofi-report", "cofi-training-progress", "cofi-learning-curve"):
+        assert Artifact.get(key) is not None, key
+    assert "RMSE" in Artifact.get("cofi-report").data
+
     published = _digest(tmp_path / "latest" / "recommendations.parquet")
     broken = tmp_path / "broken"
     broken.mkdir()
