@@ -114,7 +114,7 @@ def main() -> None:
         print(f"  {stage:<14} {seconds:8.1f} s")
     print(f"  ingest         {n / stages['ingest'] / 1e6:8.2f} M ratings/s")
     if report:
-        epochs = json.loads((Path(summary["run_dir"]) / "eval-model" / "model.json").read_text())[
+        epochs = json.loads((Path(summary["holdout_model_dir"]) / "model.json").read_text())[
             "loss_history"
         ]
         steps = len(epochs)
@@ -128,8 +128,7 @@ def main() -> None:
         f"  scoring        {scores / stages['recommend'] / os.cpu_count() / 1e6:8.1f} M scores/s per core ({os.cpu_count()} cores, all users x all movies)"
     )
     if args.surprise and report:
-        matrices = Path(summary["run_dir"]) / "matrices"
-        result = run_surprise(matrices / "train.parquet", matrices / "test.parquet", args.seed)
+        result = run_surprise(Path(summary["train_path"]), Path(summary["test_path"]), args.seed)
         print(
             f"\nSurprise SVD (100 factors, 20 epochs): build {result['build_seconds']:.1f} s, fit {result['fit_seconds']:.1f} s "
             f"({result['updates_per_second'] / 1e6:.2f} M updates/s), RMSE {result['rmse']:.4f}, MAE {result['mae']:.4f}"

@@ -21,9 +21,10 @@ from prefect import flow  # noqa: E402
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator  # noqa: E402
 
 from cofi import settings  # noqa: E402
+from cofi.caching import content_key, link_or_copy, step_dir  # noqa: E402
 from cofi.evaluation import format_report  # noqa: E402
 from cofi.movielens import read_manifest  # noqa: E402
-from cofi.publish import new_run_dir  # noqa: E402
+from cofi.publish import atomic_path, new_run_dir  # noqa: E402
 from cofi.schema import KNOWN_DATASETS  # noqa: E402
 from cofi.training import LAB_CONFIG, TrainConfig  # noqa: E402
 from tasks.evaluate import evaluate_model  # noqa: E402
@@ -34,6 +35,43 @@ from tasks.report import write_report  # noqa: E402
 from tasks.train import train_model  # noqa: E402
 
 DEFAULTS = TrainConfig()
+
+
+class _Steps:
+    """Runs steps whose outputs live in content-addressed folders, cached in Prefect too.
+
+    A step's folder is keyed on the content of its input files and its parameters
+    (:func:`cofi.caching.content_key`). When the folder already holds the step's summary, the
+    task is a Prefect cache hit (shown as Cached in the UI) and returns at once; ``refresh``, or
+    a folder that lost its summary, recomputes.
+    """
+
+    def __init__(self, root: Path, refresh: bool) -> None:
+        self.root, self.refresh = root, refresh
+        self.keys: dict[Path, str] = {}
+
+    def folder(self, step: str, **inputs) -> Path:
+        key = content_key(step, inputs)
+        path = step_dir(self.root, step, key)
+        self.keys[path] = key
+        return path
+
+    def task(self, task, out: Path, part: str = ""):
+        key = f"{self.keys[out]}{part}"
+        fresh = self.refresh or not (out / "summary.json").is_file()
+        return task.with_options(
+            cache_key_fn=lambda *_: key,
+            refresh_cache=fresh,
+            persist_result=True,
+            cache_expiration=None,
+        )
+
+    def run(self, task, out: Path, *args):
+        result = self.task(task, out)(*args)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "summary.json") as staging:
+            staging.write_text(json.dumps(result, indent=2, default=str))
+        return result
 
 
 class _StageClock:
@@ -155,49 +193,90 @@ def cofi_pipeline(
         ingested = ingest_movielens(dataset, source, str(root), quarantine, refresh)
     scale = read_manifest(Path(ingested["dataset_dir"]))["rating_scale"]
     run_dir = new_run_dir(root, dataset_key(dataset, source))
+    steps = _Steps(root, refresh)
+    ratings_path, movies_path = Path(ingested["ratings_path"]), Path(ingested["movies_path"])
     with clock("matrices"):
-        matrices = build_matrices(
-            ingested["ratings_path"],
-            ingested["movies_path"],
-            str(run_dir / "matrices"),
+        out = steps.folder(
+            "matrices",
+            ratings=ratings_path,
+            movies=movies_path,
+            holdout=holdout_fraction,
+            seed=seed,
+        )
+        matrices = steps.run(
+            build_matrices,
+            out,
+            str(ratings_path),
+            str(movies_path),
+            str(out),
             holdout_fraction,
             seed,
         )
-    movie_index = str(run_dir / "matrices" / "movie_index.parquet")
+    movie_index = Path(matrices["train_path"]).with_name("movie_index.parquet")
     report = None
     if holdout_fraction > 0:
         with clock("train_holdout"):
-            held_out = train_model(
-                matrices["train_path"], movie_index, scale, config, str(run_dir / "eval-model")
+            train_path = Path(matrices["train_path"])
+            out = steps.folder(
+                "train", ratings=train_path, movie_index=movie_index, scale=scale, config=config
+            )
+            held_out = steps.run(
+                train_model,
+                out,
+                str(train_path),
+                str(movie_index),
+                scale,
+                config,
+                str(out / "model"),
             )
         with clock("evaluate"):
-            report = evaluate_model(
-                held_out["model_dir"],
-                matrices["train_path"],
-                matrices["test_path"],
-                str(run_dir / "metrics.json"),
+            test_path = Path(matrices["test_path"])
+            model_dir = Path(held_out["model_dir"])
+            evaluated = steps.folder("evaluate", model=model_dir, train=train_path, test=test_path)
+            report = steps.run(
+                evaluate_model,
+                evaluated,
+                str(model_dir),
+                str(train_path),
+                str(test_path),
+                str(evaluated / "metrics.json"),
             )
-        report["fit_seconds"] = held_out["fit_seconds"]
+        report = {**report, "fit_seconds": held_out["fit_seconds"]}
+        link_or_copy(evaluated / "metrics.json", run_dir / "metrics.json")
     # The published model learns from every rating; the held-out one only measured the method.
     with clock("train"):
-        final = train_model(
-            ingested["ratings_path"], movie_index, scale, config, str(run_dir / "model")
+        out = steps.folder(
+            "train", ratings=ratings_path, movie_index=movie_index, scale=scale, config=config
         )
-    clock.start("recommend")
-    parts = [
-        recommend_shard.submit(
-            final["model_dir"],
-            ingested["movies_path"],
-            str(run_dir / "parts"),
-            shard,
-            shards,
-            top_n,
-            min_movie_ratings,
+        final = steps.run(
+            train_model, out, str(ratings_path), str(movie_index), scale, config, str(out / "model")
         )
-        for shard in range(shards)
-    ]
-    recommended = combine_recommendations(parts, str(run_dir / "recommendations.parquet"))
-    clock.stop()
+    with clock("recommend"):
+        model_dir = Path(final["model_dir"])
+        out = steps.folder(
+            "recommend",
+            model=model_dir,
+            movies=movies_path,
+            top_n=top_n,
+            min_ratings=min_movie_ratings,
+        )
+        parts = [
+            steps.task(recommend_shard, out, f"shard-{shard}-of-{shards}").submit(
+                str(model_dir),
+                str(movies_path),
+                str(out / "parts"),
+                shard,
+                shards,
+                top_n,
+                min_movie_ratings,
+            )
+            for shard in range(shards)
+        ]
+        recommended = steps.run(
+            combine_recommendations, out, parts, str(out / "recommendations.parquet")
+        )
+    link_or_copy(model_dir, run_dir / "model")
+    link_or_copy(Path(recommended["path"]), run_dir / "recommendations.parquet")
     with clock("report"):
         write_report(
             str(run_dir),
@@ -208,8 +287,8 @@ def cofi_pipeline(
                 if value is not None and key != "data_dir"
             },
             report,
-            final["model_dir"],
-            recommended["path"],
+            str(run_dir / "model"),
+            str(run_dir / "recommendations.parquet"),
         )
     with clock("publish"):
         latest = publish_run(str(run_dir), str(root / "latest"))
@@ -225,6 +304,9 @@ def cofi_pipeline(
         "n_movies": ingested["n_movies"],
         "recommendation_rows": recommended["rows"],
         "evaluation": report,
+        "holdout_model_dir": held_out["model_dir"] if report else None,
+        "train_path": matrices["train_path"],
+        "test_path": matrices.get("test_path"),
         "stage_seconds": clock.seconds,
     }
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -56,7 +56,12 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
     assert (latest / "learning-curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from prefect.artifacts import Artifact
 
-    for key in ("cofi-eval-metrics", "cofi-report", "cofi-training-progress", "cofi-learning-curve"):
+    for key in (
+        "cofi-eval-metrics",
+        "cofi-report",
+        "cofi-training-progress",
+        "cofi-learning-curve",
+    ):
         assert Artifact.get(key) is not None, key
     assert "RMSE" in Artifact.get("cofi-report").data
 

@@ -130,25 +130,22 @@ def _stop(process: subprocess.Popen, first: signal.Signals = signal.SIGTERM) -> 
     return process.returncode
 
 
-def _wait_for(
-    what: str,
-    check: Callable[[], bool],
-    seconds: float,
-    processes: list[subprocess.Popen],
-    logs: Callable[[], str],
+def _wait_for_ok(
+    url: str, seconds: float, processes: list[subprocess.Popen], logs: Callable[[], str]
 ) -> None:
+    """Poll ``url`` until it answers 200; fail early if a process we started has exited."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         for process in processes:
             if process.poll() is not None:
-                pytest.fail(f"{process.args} exited ({process.returncode}) before {what}\n{logs()}")
+                pytest.fail(f"{process.args} exited ({process.returncode}) before {url}\n{logs()}")
         try:
-            if check():
+            if httpx.get(url, timeout=5).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(1)
-    pytest.fail(f"timed out after {seconds}s waiting for {what}\n{logs()}")
+    pytest.fail(f"timed out after {seconds}s waiting for {url}\n{logs()}")
 
 
 @pytest.fixture(scope="session")
@@ -183,22 +180,12 @@ def served_run(
             log_dir / "server.log",
         )
         started.append(server)
-        _wait_for(
-            "the server's /api/health",
-            lambda: httpx.get(f"{api_url}/health", timeout=5).status_code == 200,
-            SERVER_START_SECONDS,
-            started,
-            run.logs,
-        )
+        _wait_for_ok(f"{api_url}/health", SERVER_START_SECONDS, started, run.logs)
 
         serve = _start([sys.executable, "-m", "flows.serve"], env, log_dir / "serve.log")
         started.append(serve)
-        _wait_for(
-            f"deployment {PIPELINE_DEPLOYMENT}",
-            lambda: (
-                httpx.get(f"{api_url}/deployments/name/{PIPELINE_DEPLOYMENT}", timeout=5)
-            ).status_code
-            == 200,
+        _wait_for_ok(
+            f"{api_url}/deployments/name/{PIPELINE_DEPLOYMENT}",
             SERVE_START_SECONDS,
             started,
             run.logs,
