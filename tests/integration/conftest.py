@@ -170,6 +170,8 @@ def served_run(
         "COFI_DATA_DIR": str(home / "data"),
         "PYTHONUNBUFFERED": "1",
     }
+    # The schedules under test are the defaults, whatever the machine running the tests sets.
+    env.pop("COFI_NIGHTLY_CRON", None)
     prefect_cli = [sys.executable, "-m", "prefect"]
     started: list[subprocess.Popen] = []
     run = ServedRun(base_url, api_url, "", "", log_dir)
