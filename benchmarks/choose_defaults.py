@@ -2,7 +2,7 @@
 
 For each dataset: a seeded 90/10 split gives (train, test); a second seeded 90/10 split of train
 gives (fit, validation). Every grid point is fitted on `fit` and scored (RMSE) on `validation`;
-the fastest configuration within 0.001 of the best mean validation RMSE over the datasets wins. Only then is it
+the fastest configuration within 0.002 of the best mean validation RMSE over the datasets wins. Only then is it
 refitted on all of `train` and scored once on `test`, beside the lab's settings.
 
     COFI_MOVIELENS_DIR=../shared/movielens python benchmarks/choose_defaults.py [--quick]
@@ -107,17 +107,17 @@ def main() -> None:
         table = pd.DataFrame(rows).sort_values("mean val_rmse")
         pd.set_option("display.width", 200)
         print("\nbest 10 on validation:\n", table.head(10).to_string(index=False))
-        # Differences below 0.001 RMSE are noise between splits: take the fastest configuration
-        # within that margin of the best.
+        # Differences below 0.002 RMSE are well inside the noise of a 10k-rating validation set
+        # (its standard error is about 0.006): take the fastest configuration within that margin.
         table["seconds"] = sum(table[f"{name} seconds"] for name in DATASETS)
-        close = table[table["mean val_rmse"] <= table["mean val_rmse"].min() + 0.001]
+        close = table[table["mean val_rmse"] <= table["mean val_rmse"].min() + 0.002]
         best = {key: close.sort_values("seconds").iloc[0][key] for key in grid}
         best = {
             key: (
                 int(value)
                 if key in ("n_features", "iterations")
                 else value
-                if key == "regularization"
+                if key in ("regularization", "objective")
                 else float(value)
             )
             for key, value in best.items()
