@@ -173,7 +173,8 @@ def sparse_cost(
     if regularization == "uniform":
         penalty = _squares(X, W, p["b"], p["movie_bias"])
     else:
-        own = tf.gather(W, user_index)
+        # the penalty is on W itself; for svdpp user_rows also hold the implicit term
+        own = user_rows if users is None else tf.gather(W, user_index)
         penalty = weight * _squares(movie_rows, own, user_bias, movie_bias)
     if "implicit" in p:
         penalty += _squares(p["implicit"])
