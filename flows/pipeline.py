@@ -21,7 +21,9 @@ from prefect import flow  # noqa: E402
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator  # noqa: E402
 
 from cofi import settings  # noqa: E402
+from cofi.api import OBJECTIVE_DEFAULTS, make_config  # noqa: E402
 from cofi.caching import content_key, link_or_copy, step_dir  # noqa: E402
+from cofi.errors import CofiError  # noqa: E402
 from cofi.evaluation import format_report  # noqa: E402
 from cofi.movielens import read_manifest  # noqa: E402
 from cofi.publish import atomic_path, new_run_dir  # noqa: E402
@@ -118,11 +120,20 @@ class PipelineOptions(BaseModel):
 
 def check_parameters(parameters: dict) -> tuple[PipelineOptions, dict]:
     """Validate every flow parameter at once; returns the options and the TrainConfig fields."""
-    training = {name: parameters[name] for name in TrainConfig.model_fields if name in parameters}
+    training = {
+        name: parameters[name]
+        for name in TrainConfig.model_fields
+        if name in parameters and parameters[name] is not None
+    }
     options = {name: parameters[name] for name in PipelineOptions.model_fields}
     try:
-        return PipelineOptions(**options), TrainConfig(**training).model_dump()
+        checked = PipelineOptions(**options)
     except ValidationError as error:
+        raise ValueError(f"invalid cofi-pipeline parameters: {error}") from None
+    try:
+        # The objective's own defaults (cofi.api.OBJECTIVE_DEFAULTS) fill what is not given.
+        return checked, make_config(None, training).model_dump()
+    except CofiError as error:
         raise ValueError(f"invalid cofi-pipeline parameters: {error}") from None
 
 
@@ -137,7 +148,7 @@ def cofi_pipeline(
     data_dir: str | None = None,
     objective: Literal["lab", "biased", "svdpp", "ranking"] = DEFAULTS.objective,
     n_features: int = DEFAULTS.n_features,
-    lambda_: float = DEFAULTS.lambda_,
+    lambda_: float | None = None,
     regularization: Literal["uniform", "weighted"] = DEFAULTS.regularization,
     learning_rate: float = DEFAULTS.learning_rate,
     iterations: int = DEFAULTS.iterations,
@@ -163,7 +174,7 @@ def cofi_pipeline(
         data_dir: where outputs go (default COFI_DATA_DIR or ``./data``).
         objective: the model variant: the lab's cost, biased MF, SVD++ or a ranking objective.
         n_features: length of the movie and user vectors.
-        lambda_: regularization strength.
+        lambda_: regularization strength (default: the objective's, see cofi.api).
         regularization: the lab's uniform L2 penalty, or one weighted by rating counts.
         learning_rate: Adam's learning rate.
         iterations: optimizer steps.
@@ -337,7 +348,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--n-features", type=int, default=DEFAULTS.n_features)
     parser.add_argument(
-        "--lambda", dest="lambda_", type=float, default=DEFAULTS.lambda_, help="regularization"
+        "--lambda",
+        dest="lambda_",
+        type=float,
+        help=f"regularization (default {DEFAULTS.lambda_:g}; {OBJECTIVE_DEFAULTS['ranking']['lambda_']:g} for ranking)",
     )
     parser.add_argument(
         "--regularization",

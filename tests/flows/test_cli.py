@@ -38,3 +38,28 @@ def test_lab_flag_sets_the_lab_settings() -> None:
         200,
     )
     assert args.dataset == "ml-100k"
+
+
+def test_flow_parameters_are_checked_at_once_and_take_objective_defaults() -> None:
+    import pytest
+
+    from flows.pipeline import check_parameters
+
+    base = dict(
+        dataset="ml-100k",
+        source=None,
+        holdout_fraction=0.1,
+        top_n=10,
+        min_movie_ratings=5,
+        shards=1,
+    )
+    _, config = check_parameters({**base, "objective": "ranking", "lambda_": None})
+    assert config["lambda_"] == 10.0 and config["unobserved_weight"] == 0.2
+    _, config = check_parameters({**base, "objective": "ranking", "lambda_": 3.0})
+    assert config["lambda_"] == 3.0
+    with pytest.raises(ValueError, match="top_n"):
+        check_parameters({**base, "top_n": 0})
+    with pytest.raises(ValueError, match="n_features"):
+        check_parameters({**base, "n_features": -1})
+    with pytest.raises(ValueError, match="unknown dataset"):
+        check_parameters({**base, "dataset": "ml-2k"})
