@@ -17,6 +17,11 @@ def infer_scale(rating: np.ndarray) -> RatingScale:
     """The scale observed ratings lie on: their range, in half or whole steps."""
     if len(rating) == 0:
         raise CofiError("no ratings")
+    if float(rating.min()) == float(rating.max()):
+        raise CofiError(
+            f"all {len(rating):,} ratings equal {float(rating.min()):g}, so no rating scale can be "
+            "inferred; pass scale=cofi.RatingScale(minimum, maximum, step)"
+        )
     fractional = not np.allclose(rating, np.round(rating))
     return RatingScale(float(rating.min()), float(rating.max()), 0.5 if fractional else 1.0)
 
@@ -58,8 +63,9 @@ def fit(
 ) -> Model:
     """Train a collaborative-filtering model on a ratings table.
 
-    Ratings are mean-normalized per movie, then X, W and b are fitted by Adam on the cofi cost
-    (see :mod:`cofi.cost`) with TensorFlow's autodiff.
+    The ratings are centred as the objective asks (per-movie means for the lab's cost, the global
+    mean for the default biased MF; see :mod:`cofi.variants`), then the parameters are fitted
+    by Adam on that cost with TensorFlow's autodiff.
 
     Args:
         ratings: a DataFrame with ``user_id``, ``movie_id`` and ``rating`` (other columns are
@@ -82,6 +88,11 @@ def fit(
         raise CofiError(f"ratings must be a pandas DataFrame, got {type(ratings).__name__}")
     if ratings.empty:
         raise CofiError("ratings is empty: nothing to train on")
+    missing = {"user_id", "movie_id", "rating"} - set(ratings.columns)
+    if missing:
+        raise CofiError(
+            f"ratings lacks column(s) {sorted(missing)}; it has {list(ratings.columns)}"
+        )
     if ratings["rating"].isna().any():
         raise CofiError(
             f"ratings has {int(ratings['rating'].isna().sum())} missing rating value(s)"
@@ -126,7 +137,10 @@ def fit_triples(
         users=users,
         seen_indptr=indptr,
         seen_movies=seen,
-        global_mean=float(np.mean(triples.rating, dtype=np.float64)),
+        # A ranking model scores preference, not stars: its fallback score is 0 (unknown).
+        global_mean=0.0
+        if config.objective == "ranking"
+        else float(np.mean(triples.rating, dtype=np.float64)),
         scale=scale,
         config=config,
         loss_history=result.loss_history,

@@ -31,7 +31,20 @@ class IndexMap:
 
     @classmethod
     def from_ids(cls, ids: np.ndarray | pd.Series) -> IndexMap:
-        return cls(np.unique(np.asarray(ids, dtype=np.int64)).astype(np.int32))
+        """The map of the distinct ``ids``; they must be integers that fit in int32."""
+        values = np.asarray(ids)
+        if values.size and not np.issubdtype(values.dtype, np.integer):
+            raise CofiError(
+                f"ids must be integers, got dtype {values.dtype} (e.g. {values.reshape(-1)[:3].tolist()})"
+            )
+        unique = np.unique(values.astype(np.int64))
+        if unique.size and (
+            unique[0] < np.iinfo(np.int32).min or unique[-1] > np.iinfo(np.int32).max
+        ):
+            raise CofiError(
+                f"ids must fit in int32; found {unique[0] if unique[0] < 0 else unique[-1]}"
+            )
+        return cls(unique.astype(np.int32))
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])

@@ -8,6 +8,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +18,25 @@ import pandas as pd
 
 from cofi.errors import CofiError
 from cofi.matrices import IndexMap, RatingTriples
+from cofi.publish import UMASK
 from cofi.schema import SCHEMA_VERSION, RatingScale
 from cofi.training import TrainConfig
 
 MODEL_FORMAT = "cofi-model"
 MODEL_FORMAT_VERSION = 1
 _ARRAYS_FILE = "arrays.npz"
+_ARRAY_NAMES = (
+    "X",
+    "W",
+    "b",
+    "movie_mean",
+    "movie_count",
+    "movie_bias",
+    "movie_ids",
+    "user_ids",
+    "seen_indptr",
+    "seen_movies",
+)
 _META_FILE = "model.json"
 
 #: Scoring works on blocks of users sized so one block of scores stays near this many bytes.
@@ -261,6 +275,7 @@ class Model:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        staging.chmod(0o777 & ~UMASK)
         try:
             np.savez(
                 staging / _ARRAYS_FILE,
@@ -320,13 +335,22 @@ def load_model(path: str | os.PathLike) -> Model:
     meta_path = path / _META_FILE
     if not meta_path.is_file():
         raise CofiError(f"{path} does not hold a cofi model (no {_META_FILE})")
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as error:
+        raise CofiError(f"{meta_path}: not valid JSON ({error})") from None
     if meta.get("format") != MODEL_FORMAT or meta.get("format_version") != MODEL_FORMAT_VERSION:
         raise CofiError(
             f"{meta_path}: unsupported model format {meta.get('format')!r} v{meta.get('format_version')}"
         )
-    with np.load(path / _ARRAYS_FILE, allow_pickle=False) as arrays:
-        data = {name: arrays[name] for name in arrays.files}
+    try:
+        with np.load(path / _ARRAYS_FILE, allow_pickle=False) as arrays:
+            data = {name: arrays[name] for name in arrays.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise CofiError(f"{path / _ARRAYS_FILE}: cannot be read ({error})") from None
+    missing = sorted(set(_ARRAY_NAMES) - set(data))
+    if missing:
+        raise CofiError(f"{path / _ARRAYS_FILE}: lacks array(s) {missing}")
     return Model(
         X=data["X"],
         W=data["W"],

@@ -52,6 +52,7 @@ import pyarrow.parquet as pq
 
 from cofi import settings
 from cofi.errors import ChecksumError, CofiError, DataError
+from cofi.publish import UMASK
 from cofi.schema import (
     HALF_STARS,
     KNOWN_DATASETS,
@@ -1093,6 +1094,7 @@ def ingest(
 
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
+        tmp_dir.chmod(0o777 & ~UMASK)
         try:
             problems: list[_BadRow] = []
             movies, n_movie_rows_read = _read_movies(

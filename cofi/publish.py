@@ -18,6 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 
+def _read_umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+#: The process umask, read once at import (setting it to read it is not thread-safe later).
+UMASK = _read_umask()
+
+
 def new_run_dir(data_dir: Path, label: str = "run") -> Path:
     """Create and return a fresh, uniquely named run folder under ``data_dir/runs``."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -52,6 +62,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(handle)
     staging = Path(name)
+    # mkstemp makes the file owner-only; published outputs get the usual umask permissions.
+    staging.chmod(0o666 & ~UMASK)
     try:
         yield staging
         os.replace(staging, path)

@@ -6,6 +6,8 @@ Run it ad hoc with ``python -m flows.pipeline`` (``--help`` lists the options).
 from __future__ import annotations
 
 import argparse
+import fcntl
+import hashlib
 import json
 import os
 import sys
@@ -59,7 +61,8 @@ class _Steps:
         return path
 
     def task(self, task, out: Path, part: str = ""):
-        key = f"{self.keys[out]}{part}"
+        # Prefect's result store is shared by every data folder: the key names this one too.
+        key = hashlib.sha256(f"{self.root.resolve()}|{self.keys[out]}|{part}".encode()).hexdigest()
         fresh = self.refresh or not (out / "summary.json").is_file()
         return task.with_options(
             cache_key_fn=lambda *_: key,
@@ -69,11 +72,26 @@ class _Steps:
         )
 
     def run(self, task, out: Path, *args):
-        result = self.task(task, out)(*args)
-        out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out / "summary.json") as staging:
-            staging.write_text(json.dumps(result, indent=2, default=str))
+        # Two runs that reach the same step folder at once take turns: the second finds the
+        # first one's outputs complete and is a cache hit instead of writing over them.
+        with _folder_lock(out):
+            result = self.task(task, out)(*args)
+            out.mkdir(parents=True, exist_ok=True)
+            with atomic_path(out / "summary.json") as staging:
+                staging.write_text(json.dumps(result, indent=2, default=str))
         return result
+
+
+@contextmanager
+def _folder_lock(folder: Path):
+    """An exclusive advisory lock on ``folder`` (a lock file beside it), held for the block."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class _StageClock:
@@ -275,7 +293,7 @@ def cofi_pipeline(
             steps.task(recommend_shard, out, f"shard-{shard}-of-{shards}").submit(
                 str(model_dir),
                 str(movies_path),
-                str(out / "parts"),
+                str(run_dir / "parts"),
                 shard,
                 shards,
                 top_n,
@@ -301,13 +319,11 @@ def cofi_pipeline(
             str(run_dir / "model"),
             str(run_dir / "recommendations.parquet"),
         )
-    with clock("publish"):
-        latest = publish_run(str(run_dir), str(root / "latest"))
     summary = {
         "run_dir": str(run_dir),
-        "latest": latest,
-        "recommendations": str(Path(latest) / "recommendations.parquet"),
-        "model_dir": str(Path(latest) / "model"),
+        "latest": str(root / "latest"),
+        "recommendations": str(run_dir / "recommendations.parquet"),
+        "model_dir": str(run_dir / "model"),
         "model_id": final["model_id"],
         "fit_seconds": final["fit_seconds"],
         "n_ratings": ingested["n_ratings"],
@@ -320,7 +336,11 @@ def cofi_pipeline(
         "test_path": matrices.get("test_path"),
         "stage_seconds": clock.seconds,
     }
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    # The run folder is complete, summary included, before `latest` points at it.
+    with atomic_path(run_dir / "summary.json") as staging:
+        staging.write_text(json.dumps(summary, indent=2))
+    with clock("publish"):
+        publish_run(str(run_dir), str(root / "latest"))
     return summary
 
 

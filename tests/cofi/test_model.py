@@ -111,3 +111,24 @@ def test_model_checks_shapes_at_the_door(model) -> None:
 
     with pytest.raises(ValueError, match=r"Model.W must have shape \(30, 4\)"):
         replace(model, W=model.W[:, :2], model_id="")
+
+
+def test_load_names_the_broken_file(model, tmp_path) -> None:
+    path = model.save(tmp_path / "m")
+    (path / "arrays.npz").write_bytes(b"not a zip")
+    with pytest.raises(CofiError, match="arrays.npz: cannot be read"):
+        cofi.load_model(path)
+    (path / "model.json").write_text("{")
+    with pytest.raises(CofiError, match="model.json: not valid JSON"):
+        cofi.load_model(path)
+
+
+def test_fit_errors_name_the_problem() -> None:
+    with pytest.raises(CofiError, match=r"lacks column\(s\) \['rating'\]"):
+        cofi.fit(pd.DataFrame({"user_id": [1], "movie_id": [2], "stars": [3.0]}))
+    with pytest.raises(CofiError, match="all 2 ratings equal 1"):
+        cofi.fit(pd.DataFrame({"user_id": [1, 2], "movie_id": [2, 2], "rating": [1.0, 1.0]}))
+    with pytest.raises(CofiError, match="fit in int32"):
+        cofi.fit(
+            pd.DataFrame({"user_id": [3_000_000_000, 2], "movie_id": [2, 2], "rating": [1.0, 2.0]})
+        )

@@ -60,10 +60,14 @@ def test_changed_parameters_land_in_new_folders(harness, movielens_dir, tmp_path
     assert Path(other["model_dir"]).resolve().is_dir()
 
 
-def test_two_overlapping_runs_do_not_mix_outputs(harness, movielens_dir, tmp_path) -> None:
+@pytest.mark.parametrize("same_inputs", [False, True])
+def test_two_overlapping_runs_do_not_mix_outputs(
+    harness, movielens_dir, tmp_path, same_inputs
+) -> None:
     from flows.pipeline import cofi_pipeline
 
     results, errors = {}, []
+    seeds = (11, 11) if same_inputs else (11, 12)
 
     def run(name: str, seed: int) -> None:
         try:
@@ -72,7 +76,8 @@ def test_two_overlapping_runs_do_not_mix_outputs(harness, movielens_dir, tmp_pat
             errors.append((name, error))
 
     threads = [
-        threading.Thread(target=run, args=(name, seed)) for name, seed in (("a", 11), ("b", 12))
+        threading.Thread(target=run, args=(name, seed))
+        for name, seed in zip("ab", seeds, strict=True)
     ]
     for thread in threads:
         thread.start()
@@ -80,7 +85,9 @@ def test_two_overlapping_runs_do_not_mix_outputs(harness, movielens_dir, tmp_pat
         thread.join(timeout=600)
     assert not errors, errors
     a, b = results["a"], results["b"]
-    assert a["model_id"] != b["model_id"]
+    assert a["run_dir"] != b["run_dir"]
+    # same inputs share their step folders (one computes, the other waits and reuses)
+    assert (a["model_id"] == b["model_id"]) == same_inputs
     for result in (a, b):
         table = pd.read_parquet(Path(result["run_dir"]) / "recommendations.parquet")
         assert set(table["model_id"]) == {result["model_id"]}, (
