@@ -10,7 +10,7 @@ from cofi.errors import CofiError
 from cofi.matrices import IndexMap, RatingTriples, build_triples, normalize_triples
 from cofi.model import Model, seen_csr
 from cofi.schema import RatingScale
-from cofi.training import ProgressCallback, TrainConfig, train
+from cofi.training import ProgressCallback, TrainConfig, split_validation, train
 
 
 def infer_scale(rating: np.ndarray) -> RatingScale:
@@ -124,8 +124,13 @@ def fit_triples(
 ) -> Model:
     """:func:`fit` for ratings already in matrix coordinates (raw, not normalized)."""
     scale = scale or infer_scale(triples.rating)
-    targets, offset = centre_targets(triples, config.objective)
-    result = train(targets, config, callback=callback)
+    # Early-stopping ratings are set aside before centring, so their own values never leak into
+    # the movie means (or global mean) the model is centred on.
+    fit_part, validation = split_validation(triples, config)
+    targets, offset = centre_targets(fit_part, config.objective)
+    if validation is not None:
+        validation = recentre(validation, offset, config.objective)
+    result = train(targets, config, callback=callback, validation=validation)
     indptr, seen = seen_csr(triples)
     return Model(
         X=result.X,
@@ -145,6 +150,19 @@ def fit_triples(
         config=config,
         loss_history=result.loss_history,
         movie_bias=result.movie_bias,
+    )
+
+
+def recentre(triples: RatingTriples, offset: np.ndarray, objective: str) -> RatingTriples:
+    """Centre ``triples`` by an offset learned elsewhere, as :func:`centre_targets` would."""
+    from cofi.variants import VARIANTS
+
+    if VARIANTS[objective].centring == "none":
+        rating = np.ones_like(triples.rating, dtype=np.float32)
+    else:
+        rating = (triples.rating - offset[triples.movie_index]).astype(np.float32)
+    return RatingTriples(
+        triples.movie_index, triples.user_index, rating, triples.n_movies, triples.n_users
     )
 
 

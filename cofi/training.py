@@ -180,6 +180,7 @@ def train(
     config: TrainConfig | None = None,
     *,
     callback: ProgressCallback | None = None,
+    validation: RatingTriples | None = None,
 ) -> TrainResult:
     """Fit X, W and b to (normalized) ratings by minimizing the cofi cost with Adam.
 
@@ -188,6 +189,8 @@ def train(
             :func:`cofi.matrices.normalize_triples`).
         config: hyperparameters; defaults to ``TrainConfig()``.
         callback: receives ``(iteration, iterations, loss)`` every ``config.log_every`` iterations.
+        validation: ratings (centred like ``triples``) to stop early on; by default
+            ``config.validation_fraction`` of ``triples`` is set aside (seeded).
 
     Returns:
         The learned parameters as NumPy arrays, and the loss history.
@@ -205,7 +208,8 @@ def train(
     if len(triples) == 0:
         raise TrainingError("no ratings to train on")
     variant = VARIANTS[config.objective]
-    triples, validation = _split_validation(triples, config)
+    if validation is None:
+        triples, validation = split_validation(triples, config)
     method = choose_method(config, triples.n_movies, triples.n_users, len(triples))
     if method == "minibatch" and not variant.minibatch:
         raise TrainingError(
@@ -436,7 +440,7 @@ def _progress(total: int, label: str):
     return tqdm(total=total, desc=label, unit="step", leave=False, disable=None, dynamic_ncols=True)
 
 
-def _split_validation(
+def split_validation(
     triples: RatingTriples, config: TrainConfig
 ) -> tuple[RatingTriples, RatingTriples | None]:
     """Set ``validation_fraction`` of the ratings aside, seeded, for early stopping."""

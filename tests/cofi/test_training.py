@@ -171,9 +171,9 @@ def test_early_stopping_keeps_the_best_state_and_stops() -> None:
     assert steps[-1] == result.best_step + 2 * 10
     assert len(result.loss_history) == len(steps)
     # the parameters returned are the best ones, not the last
-    from cofi.training import _split_validation
+    from cofi.training import split_validation
 
-    _, validation = _split_validation(triples, TrainConfig(validation_fraction=0.2))
+    _, validation = split_validation(triples, TrainConfig(validation_fraction=0.2))
     error = (
         np.einsum("ij,ij->i", result.X[validation.movie_index], result.W[validation.user_index])
         + result.b[0, validation.user_index]
@@ -181,3 +181,19 @@ def test_early_stopping_keeps_the_best_state_and_stops() -> None:
         - validation.rating
     )
     assert np.sqrt(np.mean(error.astype(np.float64) ** 2)) == pytest.approx(min(rmses), rel=1e-5)
+
+
+def test_early_stopping_ratings_do_not_leak_into_the_centring() -> None:
+    from cofi.matrices import build_triples, normalize_triples
+    from cofi.training import split_validation
+
+    ratings, _ = planted(20, 15, density=0.6)
+    config = dict(objective="lab", iterations=20, validation_fraction=0.3, log_every=5)
+    model = cofi.fit(ratings, **config)
+    triples, _, _ = build_triples(ratings)
+    fit_part, validation = split_validation(triples, TrainConfig(**config))
+    _, fit_means = normalize_triples(fit_part)
+    _, all_means = normalize_triples(triples)
+    np.testing.assert_allclose(model.movie_mean, fit_means, rtol=1e-6)
+    assert not np.allclose(model.movie_mean, all_means)
+    assert len(validation) == round(0.3 * len(triples))
