@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 # (path, size, mtime_ns) -> sha256: a file read once per process is not read again.
@@ -61,8 +62,6 @@ def step_dir(root: Path, step: str, key: str) -> Path:
 
 def link_or_copy(source: Path, target: Path) -> None:
     """Place ``source`` (a file or folder) at ``target`` by hard links, copying across devices."""
-    import shutil
-
     target.parent.mkdir(parents=True, exist_ok=True)
     if source.is_dir():
         target.mkdir(exist_ok=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import tempfile
 import zipfile
@@ -18,7 +17,7 @@ import pandas as pd
 
 from cofi.errors import CofiError
 from cofi.matrices import IndexMap, RatingTriples
-from cofi.publish import UMASK
+from cofi.publish import UMASK, replace_dir
 from cofi.schema import SCHEMA_VERSION, RatingScale
 from cofi.training import TrainConfig
 
@@ -307,22 +306,11 @@ class Model:
                 "n_users": self.n_users,
             }
             (staging / _META_FILE).write_text(json.dumps(meta, indent=2))
-            _replace_dir(staging, path)
+            replace_dir(staging, path)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
         return path
-
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Move folder ``new`` to ``target``, replacing any old one with two renames."""
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}-{secrets.token_hex(4)}")
-        os.replace(target, old)
-        os.replace(new, target)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(new, target)
 
 
 def load_model(path: str | os.PathLike) -> Model:

@@ -35,7 +35,6 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -52,7 +51,7 @@ import pyarrow.parquet as pq
 
 from cofi import settings
 from cofi.errors import ChecksumError, CofiError, DataError
-from cofi.publish import UMASK
+from cofi.publish import UMASK, replace_dir
 from cofi.schema import (
     HALF_STARS,
     KNOWN_DATASETS,
@@ -1017,21 +1016,6 @@ def _check_replaceable(out_dir: Path) -> None:
         )
 
 
-def _move_into_place(tmp_dir: Path, out_dir: Path) -> None:
-    """Renames tmp_dir to out_dir, swapping out an earlier out_dir only once tmp_dir is done."""
-    if not out_dir.exists():
-        os.replace(tmp_dir, out_dir)
-        return
-    old_dir = out_dir.with_name(f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(out_dir, old_dir)
-    try:
-        os.replace(tmp_dir, out_dir)
-    except BaseException:
-        os.replace(old_dir, out_dir)
-        raise
-    shutil.rmtree(old_dir, ignore_errors=True)
-
-
 def _write_quarantine(path: Path, problems: list[_BadRow]) -> None:
     with open(path, "w", encoding="utf-8", newline="") as stream:
         writer = csv.writer(stream)
@@ -1144,7 +1128,7 @@ def ingest(
                 },
             }
             (tmp_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
-            _move_into_place(tmp_dir, out_dir)
+            replace_dir(tmp_dir, out_dir)
         except BaseException:
             shutil.rmtree(tmp_dir, ignore_errors=True)
             raise

@@ -72,5 +72,18 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise
 
 
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+def replace_dir(new: Path, target: Path) -> None:
+    """Rename folder ``new`` to ``target``, swapping out an earlier ``target`` only once ``new``
+    is complete; if the second rename fails, the earlier folder is put back."""
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = target.with_name(f".{target.name}.old-{secrets.token_hex(6)}")
+    os.replace(target, old)
+    try:
+        os.replace(new, target)
+    except BaseException:
+        os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

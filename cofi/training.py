@@ -227,9 +227,10 @@ def train(
         regularization=config.regularization,
         unobserved_weight=config.unobserved_weight,
     )
-    # The implicit-feedback term reads which movies each user rated: all training ratings.
-    implicit_movies = tf.constant(triples.movie_index)
-    implicit_users = tf.constant(triples.user_index)
+    if "implicit" in params:
+        # The implicit-feedback term reads which movies each user rated: all training ratings.
+        implicit_movies = tf.constant(triples.movie_index)
+        implicit_users = tf.constant(triples.user_index)
 
     def user_vectors():
         return variants.user_vectors_sparse(
