@@ -189,26 +189,43 @@ class Model:
     # Recommendation --------------------------------------------------------------------------
 
     def iter_recommendations(
-        self, user_ids=None, n: int = 10, *, min_ratings: int = 1, block_users: int | None = None
+        self,
+        user_ids=None,
+        n: int = 10,
+        *,
+        min_ratings: int = 1,
+        min_user_ratings: int = 0,
+        block_users: int | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Top-``n`` unseen movies for users, one DataFrame per block of users.
 
-        Scores ``W_block X^T + b + movie_mean + movie_bias`` for a block of users at a time, so memory holds
-        at most ``block_users x n_movies`` scores. Movies a user rated in training and movies
-        with fewer than ``min_ratings`` training ratings are never returned (a movie rated
-        once, five stars, would otherwise top every list). A user with fewer than ``n``
-        candidates gets fewer rows. Unknown user ids are skipped.
+        Scores ``W_block X^T + b + movie_mean + movie_bias`` for a block of users at a time, so
+        memory holds at most ``block_users x n_movies`` scores. Movies a user rated in training
+        and movies with fewer than ``min_ratings`` training ratings are never returned (a movie
+        rated once, five stars, would otherwise top every list). A user with fewer than ``n``
+        candidates gets fewer rows.
+
+        Cold start: users with fewer than ``min_user_ratings`` training ratings, and unknown user
+        ids when ``min_user_ratings >= 1``, get :meth:`popular_movies` instead (minus any they
+        rated), flagged ``fallback=True``. With the default 0 every known user is scored by the
+        model and unknown ids are skipped.
 
         Yields:
-            DataFrames with ``user_id``, ``rank`` (1..n), ``movie_id``, ``predicted_rating``.
+            DataFrames with ``user_id``, ``rank`` (1..n), ``movie_id``, ``predicted_rating``,
+            ``fallback``.
         """
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         if user_ids is None:
+            ids = self.users.ids
             positions = np.arange(self.n_users, dtype=np.int64)
         else:
-            positions = self.users.position_of(np.asarray(user_ids).reshape(-1))
-            positions = positions[positions >= 0]
+            ids = np.asarray(user_ids).reshape(-1).astype(np.int64)
+            _, first = np.unique(ids, return_index=True)
+            ids = ids[np.sort(first)]
+            positions = self.users.position_of(ids)
+            if min_user_ratings < 1:
+                ids, positions = ids[positions >= 0], positions[positions >= 0]
         if block_users is None:
             block_users = max(1, SCORE_BLOCK_BYTES // (4 * max(self.n_movies, 1)))
         import tensorflow as tf
@@ -220,39 +237,114 @@ class Model:
         movie_term = tf.constant(movie_term.astype(np.float32))
         X = tf.constant(self.X.astype(np.float32, copy=False))
         score_block = _block_scorer(X, movie_term, k)
+        counts = np.diff(self.seen_indptr)
+        popular = None
         for start in range(0, len(positions), block_users):
+            block_ids = ids[start : start + block_users]
             block = positions[start : start + block_users]
-            starts, ends = self.seen_indptr[block], self.seen_indptr[block + 1]
-            rows = np.repeat(np.arange(len(block), dtype=np.int32), ends - starts)
-            columns = self.seen_movies[_concatenated_ranges(starts, ends)].astype(np.int32)
-            top_scores, top = score_block(
-                self.W[block].astype(np.float32, copy=False),
-                self.b[0, block].astype(np.float32, copy=False),
-                np.stack([rows, columns], axis=1),
-            )
-            top_scores, top = top_scores.numpy(), top.numpy()
-            valid = np.isfinite(top_scores)
-            user_column = np.repeat(self.users.ids[block], k).reshape(len(block), k)
-            rank = np.tile(np.arange(1, k + 1, dtype=np.int16), (len(block), 1))
-            yield pd.DataFrame(
-                {
-                    "user_id": user_column[valid].astype(np.int32),
-                    "rank": rank[valid],
-                    "movie_id": self.movies.ids[top[valid]].astype(np.int32),
-                    "predicted_rating": self._on_scale(top_scores[valid]).astype(np.float32),
-                }
-            )
+            cold = (block < 0) | (counts[np.maximum(block, 0)] < min_user_ratings)
+            if not cold.any():
+                yield self._scored_block(score_block, block, k)
+                continue
+            tables = []
+            if (~cold).any():
+                tables.append(self._scored_block(score_block, block[~cold], k))
+            if popular is None:
+                popular = self.popular_movies(n + max(min_user_ratings, 1), min_ratings)
+            tables.append(self._fallback_block(block_ids[cold], block[cold], popular, n))
+            order = pd.Series(np.arange(len(block_ids)), index=block_ids)
+            table = pd.concat(tables, ignore_index=True)
+            table = table.iloc[
+                np.lexsort((table["rank"].to_numpy(), order[table["user_id"]].to_numpy()))
+            ]
+            yield table.reset_index(drop=True)
 
-    def recommend(self, user_ids=None, n: int = 10, *, min_ratings: int = 1) -> pd.DataFrame:
+    def _scored_block(self, score_block, block: np.ndarray, k: int) -> pd.DataFrame:
+        """The model's top ``k`` for users at ``block`` positions."""
+        starts, ends = self.seen_indptr[block], self.seen_indptr[block + 1]
+        rows = np.repeat(np.arange(len(block), dtype=np.int32), ends - starts)
+        columns = self.seen_movies[_concatenated_ranges(starts, ends)].astype(np.int32)
+        top_scores, top = score_block(
+            self.W[block].astype(np.float32, copy=False),
+            self.b[0, block].astype(np.float32, copy=False),
+            np.stack([rows, columns], axis=1),
+        )
+        top_scores, top = top_scores.numpy(), top.numpy()
+        valid = np.isfinite(top_scores)
+        user_column = np.repeat(self.users.ids[block], k).reshape(len(block), k)
+        rank = np.tile(np.arange(1, k + 1, dtype=np.int16), (len(block), 1))
+        return pd.DataFrame(
+            {
+                "user_id": user_column[valid].astype(np.int32),
+                "rank": rank[valid],
+                "movie_id": self.movies.ids[top[valid]].astype(np.int32),
+                "predicted_rating": self._on_scale(top_scores[valid]).astype(np.float32),
+                "fallback": np.zeros(int(valid.sum()), dtype=bool),
+            }
+        )
+
+    def popular_movies(self, n: int = 10, min_ratings: int = 1) -> np.ndarray:
+        """The cold-start list: movie positions of popular, well-rated movies, best first.
+
+        Candidates are the most-rated tenth of the movies with at least ``min_ratings``
+        ratings (at least ``n`` of them). They are ordered by what the model predicts for a user
+        it knows nothing about, ``movie_mean + movie_bias``: the regularized movie effect
+        (for ``objective="ranking"``, which has none, by rating count), ties by rating count.
+        """
+        rated = np.flatnonzero(self.movie_count >= max(1, min_ratings))
+        by_count = rated[np.argsort(-self.movie_count[rated], kind="stable")]
+        pool = by_count[: max(n, -(-len(rated) // 10))]
+        score = (self.movie_mean + self.movie_bias)[pool]
+        return pool[np.lexsort((-self.movie_count[pool], -score))][:n]
+
+    def _fallback_block(
+        self, user_ids: np.ndarray, positions: np.ndarray, popular: np.ndarray, n: int
+    ) -> pd.DataFrame:
+        """The popular list for cold users, minus the movies each one rated."""
+        seen = np.zeros((len(positions), len(popular)), dtype=bool)
+        column_of = np.full(self.n_movies, -1, dtype=np.int64)
+        column_of[popular] = np.arange(len(popular))
+        for row, position in enumerate(positions):
+            if position >= 0:
+                rated = column_of[
+                    self.seen_movies[self.seen_indptr[position] : self.seen_indptr[position + 1]]
+                ]
+                seen[row, rated[rated >= 0]] = True
+        # Unseen candidates first, each group in the popular order: the first n are the picks.
+        picks = np.argsort(seen, axis=1, kind="stable")[:, :n]
+        valid = ~np.take_along_axis(seen, picks, axis=1)
+        movie_rows = popular[picks]
+        users = np.repeat(user_ids, picks.shape[1]).reshape(picks.shape)
+        user_rows = np.repeat(positions, picks.shape[1]).reshape(picks.shape)
+        rank = np.tile(np.arange(1, picks.shape[1] + 1, dtype=np.int16), (len(positions), 1))
+        return pd.DataFrame(
+            {
+                "user_id": users[valid].astype(np.int32),
+                "rank": rank[valid],
+                "movie_id": self.movies.ids[movie_rows[valid]].astype(np.int32),
+                "predicted_rating": self.predict_positions(user_rows[valid], movie_rows[valid]),
+                "fallback": np.ones(int(valid.sum()), dtype=bool),
+            }
+        )
+
+    def recommend(
+        self, user_ids=None, n: int = 10, *, min_ratings: int = 1, min_user_ratings: int = 0
+    ) -> pd.DataFrame:
         """Top-``n`` movies each user has not rated in training (all users by default).
 
-        Candidates are the movies with at least ``min_ratings`` training ratings.
+        Candidates are the movies with at least ``min_ratings`` training ratings. Users with
+        fewer than ``min_user_ratings`` ratings get the cold-start fallback (see
+        :meth:`iter_recommendations`).
 
         Returns:
             A DataFrame with ``user_id``, ``rank`` (1..n), ``movie_id``, ``predicted_rating``,
-            sorted by user then rank.
+            ``fallback``, in the order of ``user_ids`` (by id for all users), then by rank.
         """
-        blocks = list(self.iter_recommendations(user_ids, n, min_ratings=min_ratings))
+        blocks = list(
+            self.iter_recommendations(
+                user_ids, n, min_ratings=min_ratings, min_user_ratings=min_user_ratings
+            )
+        )
         if not blocks:
             return pd.DataFrame(
                 {
@@ -260,9 +352,28 @@ class Model:
                     "rank": np.array([], np.int16),
                     "movie_id": np.array([], np.int32),
                     "predicted_rating": np.array([], np.float32),
+                    "fallback": np.array([], bool),
                 }
             )
         return pd.concat(blocks, ignore_index=True)
+
+    def fold_in(
+        self,
+        ratings: pd.DataFrame,
+        *,
+        iterations: int = 300,
+        learning_rate: float = 0.1,
+        tolerance: float = 1e-7,
+    ) -> Model:
+        """This model plus new users fitted from ``ratings``, movies held fixed.
+
+        See :func:`cofi.foldin.fold_in` (which also reports steps, cost and time).
+        """
+        from cofi.foldin import fold_in
+
+        return fold_in(
+            self, ratings, iterations=iterations, learning_rate=learning_rate, tolerance=tolerance
+        ).model
 
     # Persistence -----------------------------------------------------------------------------
 

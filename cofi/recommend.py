@@ -33,6 +33,7 @@ def write_recommendations(
     *,
     n: int = 10,
     min_ratings: int = 1,
+    min_user_ratings: int = 0,
     user_ids: np.ndarray | None = None,
 ) -> int:
     """Write the top-``n`` table of ``user_ids`` (default: every user) to ``path`` (Parquet).
@@ -45,6 +46,8 @@ def write_recommendations(
         path: the Parquet file to write.
         n: recommendations per user.
         min_ratings: candidates need at least this many training ratings.
+        min_user_ratings: users with fewer ratings get the popular fallback, flagged in the
+            ``fallback`` column (:meth:`cofi.model.Model.iter_recommendations`).
         user_ids: the users to write, in order; every user of the model by default.
 
     Returns:
@@ -60,7 +63,9 @@ def write_recommendations(
         pq.ParquetWriter(staging, RECOMMENDATIONS_SCHEMA) as writer,
         tqdm(total=n_users, desc="scoring", unit="user", leave=False, disable=None) as bar,
     ):
-        for block in model.iter_recommendations(user_ids, n=n, min_ratings=min_ratings):
+        for block in model.iter_recommendations(
+            user_ids, n=n, min_ratings=min_ratings, min_user_ratings=min_user_ratings
+        ):
             bar.update(block["user_id"].nunique())
             block.insert(3, "title", block["movie_id"].map(titles))
             block["model_id"] = model.model_id

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 #: Bumped whenever the layout of the Parquet tables or the manifest changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 RATINGS_SCHEMA = pa.schema(
     [
@@ -34,6 +34,8 @@ RECOMMENDATIONS_SCHEMA = pa.schema(
         pa.field("movie_id", pa.int32(), nullable=False),
         pa.field("title", pa.string(), nullable=True),
         pa.field("predicted_rating", pa.float32(), nullable=False),
+        # True where the user had too few ratings and got the popular list (cold start).
+        pa.field("fallback", pa.bool_(), nullable=False),
         pa.field("model_id", pa.string(), nullable=False),
     ]
 )

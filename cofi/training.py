@@ -88,6 +88,15 @@ class TrainConfig(BaseModel):
     epochs: int = Field(
         default=15, ge=1, le=100_000, description="passes over the ratings (minibatch only)"
     )
+    tolerance: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "stop once the cost falls by less than this share between two logged checks "
+            "(every log_every iterations, or every epoch); 0 runs every step"
+        ),
+    )
 
 
 #: The lab's settings: 100 features, lambda 1, Adam at 0.1 for 200 iterations, unit-normal init.
@@ -181,6 +190,7 @@ def train(
     *,
     callback: ProgressCallback | None = None,
     validation: RatingTriples | None = None,
+    initial: dict[str, np.ndarray] | None = None,
 ) -> TrainResult:
     """Fit X, W and b to (normalized) ratings by minimizing the cofi cost with Adam.
 
@@ -191,6 +201,8 @@ def train(
         callback: receives ``(iteration, iterations, loss)`` every ``config.log_every`` iterations.
         validation: ratings (centred like ``triples``) to stop early on; by default
             ``config.validation_fraction`` of ``triples`` is set aside (seeded).
+        initial: starting values by variable name (``X``, ``W``, ``b``, ``movie_bias``), e.g.
+            from :func:`cofi.warm.warm_start_parameters`; the rest start seeded as usual.
 
     Returns:
         The learned parameters as NumPy arrays, and the loss history.
@@ -217,7 +229,12 @@ def train(
             "rating of a user); use method='sparse' or another objective"
         )
     dtype = tf.float64 if config.dtype == "float64" else tf.float32
-    initial = initial_parameters(config, triples.n_movies, triples.n_users)
+    initial = {**initial_parameters(config, triples.n_movies, triples.n_users), **(initial or {})}
+    for name, value in initial.items():
+        expected = _shape_of(name, config, triples)
+        if value.shape != expected:
+            raise TrainingError(f"initial {name} has shape {value.shape}, expected {expected}")
+        initial[name] = value.astype(config.dtype, copy=False)
     params = {name: tf.Variable(initial[name], name=name) for name in variant.variables}
     variables = list(params.values())
     started = time.perf_counter()
@@ -301,6 +318,24 @@ def train(
     )
 
 
+def _shape_of(name: str, config: TrainConfig, triples: RatingTriples) -> tuple[int, ...]:
+    return {
+        "X": (triples.n_movies, config.n_features),
+        "W": (triples.n_users, config.n_features),
+        "b": (1, triples.n_users),
+        "movie_bias": (triples.n_movies,),
+        "implicit": (triples.n_movies, config.n_features),
+    }[name]
+
+
+def _converged(history: list[tuple[int, float]], tolerance: float) -> bool:
+    """Whether the cost fell by less than ``tolerance`` (a share) between the last two checks."""
+    if tolerance <= 0 or len(history) < 2:
+        return False
+    previous, latest = history[-2][1], history[-1][1]
+    return previous - latest < tolerance * abs(previous)
+
+
 def _current(params: dict, user_vectors) -> dict[str, np.ndarray]:
     """The parameters a Model needs, as NumPy arrays: for svdpp W includes the implicit term."""
     X = params["X"].numpy()
@@ -355,6 +390,11 @@ def _full_batch_loop(
                 if callback is not None:
                     callback(iteration, config.iterations, loss)
                 if stopper.should_stop(iteration):
+                    break
+                if _converged(history, config.tolerance):
+                    logger.info(
+                        "iteration %d: converged (tolerance %g)", iteration, config.tolerance
+                    )
                     break
     return history
 
@@ -430,6 +470,9 @@ def _minibatch_loop(
             if callback is not None:
                 callback(epoch, config.epochs, loss)
             if stopper.should_stop(epoch):
+                break
+            if _converged(history, config.tolerance):
+                logger.info("epoch %d: converged (tolerance %g)", epoch, config.tolerance)
                 break
     return history
 

@@ -62,7 +62,8 @@ def test_recommend_never_returns_a_rated_movie(model, ratings) -> None:
     assert not any(
         (u, m) in rated for u, m in zip(table["user_id"], table["movie_id"], strict=True)
     )
-    assert list(table.columns) == ["user_id", "rank", "movie_id", "predicted_rating"]
+    assert list(table.columns) == ["user_id", "rank", "movie_id", "predicted_rating", "fallback"]
+    assert not table["fallback"].any()
     per_user = table.groupby("user_id")["rank"].apply(list)
     assert all(ranks == list(range(1, len(ranks) + 1)) for ranks in per_user)
     assert set(per_user.index) == set(ratings["user_id"])
@@ -132,3 +133,37 @@ def test_fit_errors_name_the_problem() -> None:
         cofi.fit(
             pd.DataFrame({"user_id": [3_000_000_000, 2], "movie_id": [2, 2], "rating": [1.0, 2.0]})
         )
+
+
+def test_cold_start_users_get_the_flagged_popular_list(model, ratings) -> None:
+    counts = ratings.groupby("user_id").size()
+    light, heavy = int(counts.idxmin()), int(counts.idxmax())
+    threshold = int(counts.min()) + 1
+    table = model.recommend([heavy, 123_456, light], n=4, min_user_ratings=threshold)
+    # users keep the order asked for; the unknown and the light user fall back, flagged
+    assert table["user_id"].drop_duplicates().tolist() == [heavy, 123_456, light]
+    by_user = {user: rows for user, rows in table.groupby("user_id")}
+    assert not by_user[heavy]["fallback"].any()
+    assert by_user[123_456]["fallback"].all() and by_user[light]["fallback"].all()
+    popular = model.movies.ids[model.popular_movies(4 + threshold)]
+    assert by_user[123_456]["movie_id"].tolist() == popular[:4].tolist()
+    # the light user's list is the popular order minus what they rated
+    rated = set(ratings.loc[ratings["user_id"] == light, "movie_id"])
+    expected = [movie for movie in popular if movie not in rated][:4]
+    assert by_user[light]["movie_id"].tolist() == expected
+    np.testing.assert_allclose(
+        by_user[light]["predicted_rating"], model.predict([light] * 4, expected), rtol=1e-6
+    )
+    # without the option the unknown id is skipped and the light user is scored by the model
+    plain = model.recommend([heavy, 123_456, light], n=4)
+    assert set(plain["user_id"]) == {heavy, light} and not plain["fallback"].any()
+
+
+def test_popular_movies_are_frequent_and_ordered_by_the_movie_effect(model) -> None:
+    popular = model.popular_movies(5)
+    effect = (model.movie_mean + model.movie_bias)[popular]
+    assert np.all(np.diff(effect) <= 1e-7)
+    cutoff = np.sort(model.movie_count)[::-1][
+        max(5, -(-np.count_nonzero(model.movie_count) // 10)) - 1
+    ]
+    assert (model.movie_count[popular] >= cutoff).all()

@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from prefect.logging import disable_run_logger
 
+import cofi
 from cofi.model import load_model
+from cofi.similar import SIMILAR_SCHEMA, similar_movies
 from tasks.evaluate import evaluate_model
 from tasks.ingest import dataset_key, ingest_movielens
 from tasks.matrices import build_matrices
 from tasks.recommend import combine_recommendations, publish_run, recommend_shard
+from tasks.similar import similar_movies_table
 from tasks.train import train_model
 
 
@@ -93,3 +98,26 @@ def test_matrices_train_evaluate_recommend_publish(ingested, tmp_path) -> None:
         pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "three.parquet"), table)
         latest = publish_run.fn(str(tmp_path / "run"), str(tmp_path / "latest"))
         assert (Path(latest) / "recommendations.parquet").is_file()
+
+
+def test_similar_movies_table_writes_the_library_table(tmp_path) -> None:
+    rng = np.random.default_rng(4)
+    movie, user = np.nonzero(rng.random((15, 10)) < 0.4)
+    ratings = pd.DataFrame(
+        {"user_id": user + 1, "movie_id": movie + 100, "rating": rng.integers(1, 6, len(movie))}
+    )
+    model = cofi.fit(ratings.astype({"rating": float}), n_features=3, iterations=10, seed=0)
+    model.save(tmp_path / "model")
+    movies_path = tmp_path / "movies.parquet"
+    movies = pd.DataFrame({"movie_id": model.movies.ids, "title": "t", "genres": "g"})
+    movies.to_parquet(movies_path)
+    out = tmp_path / "run" / "similar.parquet"
+    with disable_run_logger():
+        summary = similar_movies_table.fn(
+            str(tmp_path / "model"), str(movies_path), str(out), 3, "distance", 2
+        )
+    table = pd.read_parquet(out)
+    expected = similar_movies(model, n=3, metric="distance", min_ratings=2)
+    assert summary == {"path": str(out), "rows": len(expected), "metric": "distance"}
+    assert pq.read_schema(out).equals(SIMILAR_SCHEMA) and (table["similar_title"] == "t").all()
+    pd.testing.assert_frame_equal(table[list(expected.columns)], expected)

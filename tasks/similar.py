@@ -1,0 +1,39 @@
+"""Similar movies: each movie's nearest movies in the model's feature space, as Parquet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import get_run_logger, task
+
+from cofi.model import load_model
+from cofi.similar import write_similar
+
+
+@task(name="similar-movies")
+def similar_movies_table(
+    model_dir: str, movies_path: str, out_path: str, top_n: int, metric: str, min_ratings: int
+) -> dict:
+    """Write every movie's ``top_n`` most similar movies by ``metric`` to ``out_path``.
+
+    Args:
+        model_dir: the saved model.
+        movies_path: Parquet with ``movie_id`` and ``title``.
+        out_path: the Parquet file to write (:data:`cofi.similar.SIMILAR_SCHEMA`).
+        top_n: neighbours per movie.
+        metric: ``"cosine"`` or ``"distance"`` (squared Euclidean).
+        min_ratings: movies need at least this many training ratings to appear.
+
+    Returns:
+        A summary: ``path``, ``rows``, ``metric``.
+    """
+    model = load_model(model_dir)
+    movies = pd.read_parquet(movies_path, columns=["movie_id", "title"])
+    rows = write_similar(
+        model, movies, Path(out_path), n=top_n, metric=metric, min_ratings=min_ratings
+    )
+    get_run_logger().info(
+        "%s similar-movie rows (%s, top %d) -> %s", f"{rows:,}", metric, top_n, out_path
+    )
+    return {"path": out_path, "rows": rows, "metric": metric}
