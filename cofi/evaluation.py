@@ -42,6 +42,35 @@ def split_random(
     return ratings.loc[~is_test].reset_index(drop=True), ratings.loc[is_test].reset_index(drop=True)
 
 
+def split_stable(
+    ratings: pd.DataFrame, test_fraction: float = 0.1, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split ratings into ``(train, test)`` by a seeded hash of each (user, movie) pair.
+
+    A rating's side depends only on its pair and the seed, never on the other ratings, so when
+    new ratings arrive every old rating stays on its side. That keeps a warm start honest: a
+    model trained on yesterday's training part has seen none of today's test ratings. The test
+    share is ``test_fraction`` in expectation, not exactly.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise CofiError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}")
+    # pandas' row hash is fixed across runs and machines; the seed enters as a column.
+    pairs = pd.DataFrame(
+        {
+            "user_id": ratings["user_id"].to_numpy(np.int64),
+            "movie_id": ratings["movie_id"].to_numpy(np.int64),
+            "seed": np.int64(seed),
+        }
+    )
+    hashes = pd.util.hash_pandas_object(pairs, index=False).to_numpy()
+    is_test = hashes < np.uint64(test_fraction * 2.0**64)
+    if is_test.all() or not is_test.any():
+        raise CofiError(
+            f"a test_fraction of {test_fraction} leaves an empty side out of {len(ratings)} ratings"
+        )
+    return ratings.loc[~is_test].reset_index(drop=True), ratings.loc[is_test].reset_index(drop=True)
+
+
 def rmse(actual: np.ndarray, predicted: np.ndarray) -> float:
     """Root mean squared error."""
     return float(

@@ -81,33 +81,54 @@ def report_markdown(
     return "\n".join(lines)
 
 
-def plot_learning_curve(
-    loss_history: list[tuple[int, float]],
+def plot_run(
+    curves: dict[str, list[tuple[int, float]]],
     path: Path,
     *,
-    validation_history: list[tuple[int, float]] | None = None,
-    title: str = "training cost",
+    evaluation: dict | None = None,
+    title: str = "cofi run",
 ) -> Path:
-    """Write the cost (and validation RMSE, if any) against the step as a PNG."""
+    """Write the run's picture as a PNG: learning curves, and held-out metrics beside them.
+
+    Args:
+        curves: label -> (step, cost) pairs, one line each (e.g. the held-out and final models).
+        path: the PNG to write.
+        evaluation: a :func:`cofi.evaluation.evaluate` report; when given, a second panel shows
+            RMSE and MAE of the model and each baseline as bars.
+        title: the figure's title.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6, 3.5), dpi=100)
-    steps, costs = zip(*loss_history, strict=True) if loss_history else ((), ())
-    axis.plot(steps, costs, marker="o", markersize=3, label="cost J")
-    axis.set_xlabel("iteration (or epoch)")
-    axis.set_ylabel("cost J")
-    axis.set_yscale("log")
-    axis.set_title(title)
-    if validation_history:
-        other = axis.twinx()
-        v_steps, v_rmse = zip(*validation_history, strict=True)
-        other.plot(
-            v_steps, v_rmse, color="tab:orange", marker="s", markersize=3, label="validation RMSE"
-        )
-        other.set_ylabel("validation RMSE")
+    panels = 2 if evaluation else 1
+    figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 3.8), dpi=100, squeeze=False)
+    curve_axis = axes[0][0]
+    for label, history in curves.items():
+        if history:
+            steps, costs = zip(*history, strict=True)
+            curve_axis.plot(steps, costs, marker="o", markersize=3, label=label)
+    curve_axis.set_xlabel("iteration (or epoch)")
+    curve_axis.set_ylabel("cost J")
+    curve_axis.set_yscale("log")
+    curve_axis.set_title("learning curve")
+    curve_axis.legend()
+    if evaluation:
+        bars = axes[0][1]
+        names = list(evaluation["metrics"])
+        positions = range(len(names))
+        for offset, metric in ((-0.2, "rmse"), (0.2, "mae")):
+            values = [evaluation["metrics"][name][metric] for name in names]
+            drawn = bars.bar(
+                [p + offset for p in positions], values, width=0.4, label=metric.upper()
+            )
+            bars.bar_label(drawn, fmt="%.3f", fontsize=7)
+        bars.set_xticks(list(positions), names)
+        bars.set_ylabel("error on held-out ratings")
+        bars.set_title(f"held-out metrics ({evaluation['n_test']:,} ratings)")
+        bars.legend(loc="lower right")
+    figure.suptitle(title)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path)

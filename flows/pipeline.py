@@ -23,7 +23,7 @@ from prefect import flow  # noqa: E402
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator  # noqa: E402
 
 from cofi import settings  # noqa: E402
-from cofi.api import OBJECTIVE_DEFAULTS, make_config  # noqa: E402
+from cofi.api import OBJECTIVE_DEFAULTS, WARM_START_DEFAULTS, make_config  # noqa: E402
 from cofi.caching import content_key, link_or_copy, step_dir  # noqa: E402
 from cofi.errors import CofiError  # noqa: E402
 from cofi.evaluation import format_report  # noqa: E402
@@ -36,7 +36,9 @@ from tasks.ingest import dataset_key, ingest_movielens  # noqa: E402
 from tasks.matrices import build_matrices  # noqa: E402
 from tasks.recommend import combine_recommendations, publish_run, recommend_shard  # noqa: E402
 from tasks.report import write_report  # noqa: E402
+from tasks.similar import similar_movies_table  # noqa: E402
 from tasks.train import train_model  # noqa: E402
+from tasks.warm import find_warm_start  # noqa: E402
 
 DEFAULTS = TrainConfig()
 
@@ -125,7 +127,11 @@ class PipelineOptions(BaseModel):
     holdout_fraction: float = Field(ge=0.0, lt=1.0)
     top_n: int = Field(ge=1, le=1000)
     min_movie_ratings: int = Field(ge=1)
+    min_user_ratings: int = Field(ge=0)
+    similar_n: int = Field(ge=0, le=1000)
+    similar_metric: Literal["cosine", "distance"]
     shards: int = Field(ge=1, le=10_000)
+    warm_start: bool
 
     @model_validator(mode="after")
     def _known_dataset(self) -> PipelineOptions:
@@ -136,8 +142,12 @@ class PipelineOptions(BaseModel):
         return self
 
 
-def check_parameters(parameters: dict) -> tuple[PipelineOptions, dict]:
-    """Validate every flow parameter at once; returns the options and the TrainConfig fields."""
+def check_parameters(parameters: dict, warm_start: bool = False) -> tuple[PipelineOptions, dict]:
+    """Validate every flow parameter at once; returns the options and the TrainConfig fields.
+
+    ``warm_start``: whether training will start from a previous model, whose own defaults
+    (:data:`cofi.api.WARM_START_DEFAULTS`) then fill what is not given.
+    """
     training = {
         name: parameters[name]
         for name in TrainConfig.model_fields
@@ -150,7 +160,7 @@ def check_parameters(parameters: dict) -> tuple[PipelineOptions, dict]:
         raise ValueError(f"invalid cofi-pipeline parameters: {error}") from None
     try:
         # The objective's own defaults (cofi.api.OBJECTIVE_DEFAULTS) fill what is not given.
-        return checked, make_config(None, training).model_dump()
+        return checked, make_config(None, training, warm_start=warm_start).model_dump()
     except CofiError as error:
         raise ValueError(f"invalid cofi-pipeline parameters: {error}") from None
 
@@ -168,7 +178,7 @@ def cofi_pipeline(
     n_features: int = DEFAULTS.n_features,
     lambda_: float | None = None,
     regularization: Literal["uniform", "weighted"] = DEFAULTS.regularization,
-    learning_rate: float = DEFAULTS.learning_rate,
+    learning_rate: float | None = None,
     iterations: int = DEFAULTS.iterations,
     init_scale: float = DEFAULTS.init_scale,
     seed: int = DEFAULTS.seed,
@@ -177,9 +187,14 @@ def cofi_pipeline(
     epochs: int = DEFAULTS.epochs,
     batch_size: int = DEFAULTS.batch_size,
     validation_fraction: float = DEFAULTS.validation_fraction,
+    tolerance: float | None = None,
     holdout_fraction: float = 0.1,
     top_n: int = 10,
     min_movie_ratings: int = 5,
+    min_user_ratings: int = 5,
+    similar_n: int = 10,
+    similar_metric: Literal["cosine", "distance"] = "cosine",
+    warm_start: bool = False,
     quarantine: bool = False,
     shards: int = 1,
     refresh: bool = False,
@@ -194,7 +209,7 @@ def cofi_pipeline(
         n_features: length of the movie and user vectors.
         lambda_: regularization strength (default: the objective's, see cofi.api).
         regularization: the lab's uniform L2 penalty, or one weighted by rating counts.
-        learning_rate: Adam's learning rate.
+        learning_rate: Adam's learning rate (default 0.05; 0.02 for a warm start).
         iterations: optimizer steps.
         init_scale: std of the initial X and W.
         seed: seeds the split, initialization and everything else.
@@ -203,9 +218,17 @@ def cofi_pipeline(
         epochs: passes over the ratings, when training on mini-batches.
         batch_size: ratings per mini-batch.
         validation_fraction: share of training ratings set aside to stop early (0: off).
+        tolerance: stop once the cost falls by less than this share between logged checks
+            (default 0, off; 0.001 for a warm start).
         holdout_fraction: share of ratings held out to evaluate (0 skips evaluation).
         top_n: recommendations per user.
         min_movie_ratings: a movie needs this many ratings to be recommended.
+        min_user_ratings: users with fewer ratings get the popular, well-rated movies instead,
+            flagged ``fallback`` in the table (cold start).
+        similar_n: similar movies listed per movie in ``similar.parquet`` (0: none).
+        similar_metric: "cosine" similarity or squared feature "distance" (the lab's).
+        warm_start: start training from the last published model of this dataset (same
+            objective and n_features), so new ratings cost fewer steps than a cold start.
         quarantine: write bad rows to quarantine.csv and go on, instead of failing.
         refresh: re-read the source even when an identical ingest exists.
         shards: score users in this many shards, submitted to the flow's task runner (run the
@@ -218,10 +241,16 @@ def cofi_pipeline(
     _, config = check_parameters(parameters)
     clock = _StageClock()
     root = Path(data_dir) if data_dir else settings.data_dir()
+    dataset_name = dataset_key(dataset, source)
+    warm = {"model_dir": None, "holdout_model_dir": None, "reason": "not asked for"}
+    if warm_start:
+        warm = find_warm_start(str(root / "latest"), dataset_name, holdout_fraction, seed, config)
+        if warm["model_dir"]:
+            _, config = check_parameters(parameters, warm_start=True)
     with clock("ingest"):
         ingested = ingest_movielens(dataset, source, str(root), quarantine, refresh)
     scale = read_manifest(Path(ingested["dataset_dir"]))["rating_scale"]
-    run_dir = new_run_dir(root, dataset_key(dataset, source))
+    run_dir = new_run_dir(root, dataset_name)
     steps = _Steps(root, refresh)
     ratings_path, movies_path = Path(ingested["ratings_path"]), Path(ingested["movies_path"])
     with clock("matrices"):
@@ -246,8 +275,16 @@ def cofi_pipeline(
     if holdout_fraction > 0:
         with clock("train_holdout"):
             train_path = Path(matrices["train_path"])
+            start = warm["holdout_model_dir"]
+            # A held-out model without its own warm start trains cold, with the cold settings.
+            holdout_config = config if start else check_parameters(parameters)[1]
             out = steps.folder(
-                "train", ratings=train_path, movie_index=movie_index, scale=scale, config=config
+                "train",
+                ratings=train_path,
+                movie_index=movie_index,
+                scale=scale,
+                config=holdout_config,
+                **({"warm_start": Path(start)} if start else {}),
             )
             held_out = steps.run(
                 train_model,
@@ -255,8 +292,9 @@ def cofi_pipeline(
                 str(train_path),
                 str(movie_index),
                 scale,
-                config,
+                holdout_config,
                 str(out / "model"),
+                start,
             )
         with clock("evaluate"):
             test_path = Path(matrices["test_path"])
@@ -274,11 +312,24 @@ def cofi_pipeline(
         link_or_copy(evaluated / "metrics.json", run_dir / "metrics.json")
     # The published model learns from every rating; the held-out one only measured the method.
     with clock("train"):
+        start = warm["model_dir"]
         out = steps.folder(
-            "train", ratings=ratings_path, movie_index=movie_index, scale=scale, config=config
+            "train",
+            ratings=ratings_path,
+            movie_index=movie_index,
+            scale=scale,
+            config=config,
+            **({"warm_start": Path(start)} if start else {}),
         )
         final = steps.run(
-            train_model, out, str(ratings_path), str(movie_index), scale, config, str(out / "model")
+            train_model,
+            out,
+            str(ratings_path),
+            str(movie_index),
+            scale,
+            config,
+            str(out / "model"),
+            start,
         )
     with clock("recommend"):
         model_dir = Path(final["model_dir"])
@@ -288,6 +339,7 @@ def cofi_pipeline(
             movies=movies_path,
             top_n=top_n,
             min_ratings=min_movie_ratings,
+            min_user_ratings=min_user_ratings,
         )
         parts = [
             steps.task(recommend_shard, out, f"shard-{shard}-of-{shards}").submit(
@@ -298,6 +350,7 @@ def cofi_pipeline(
                 shards,
                 top_n,
                 min_movie_ratings,
+                min_user_ratings,
             )
             for shard in range(shards)
         ]
@@ -306,6 +359,28 @@ def cofi_pipeline(
         )
     link_or_copy(model_dir, run_dir / "model")
     link_or_copy(Path(recommended["path"]), run_dir / "recommendations.parquet")
+    similar = None
+    if similar_n > 0:
+        with clock("similar"):
+            out = steps.folder(
+                "similar",
+                model=model_dir,
+                movies=movies_path,
+                n=similar_n,
+                metric=similar_metric,
+                min_ratings=min_movie_ratings,
+            )
+            similar = steps.run(
+                similar_movies_table,
+                out,
+                str(model_dir),
+                str(movies_path),
+                str(out / "similar.parquet"),
+                similar_n,
+                similar_metric,
+                min_movie_ratings,
+            )
+        link_or_copy(Path(similar["path"]), run_dir / "similar.parquet")
     with clock("report"):
         write_report(
             str(run_dir),
@@ -318,8 +393,19 @@ def cofi_pipeline(
             report,
             str(run_dir / "model"),
             str(run_dir / "recommendations.parquet"),
+            {
+                "holdout": held_out if report else None,
+                "final": final,
+            },
         )
     summary = {
+        "dataset": dataset_name,
+        "holdout_fraction": holdout_fraction,
+        "seed": seed,
+        "min_movie_ratings": min_movie_ratings,
+        "min_user_ratings": min_user_ratings,
+        "movies_path": str(movies_path),
+        "ratings_path": str(ratings_path),
         "run_dir": str(run_dir),
         "latest": str(root / "latest"),
         "recommendations": str(run_dir / "recommendations.parquet"),
@@ -330,6 +416,10 @@ def cofi_pipeline(
         "n_users": ingested["n_users"],
         "n_movies": ingested["n_movies"],
         "recommendation_rows": recommended["rows"],
+        "fallback_users": recommended.get("fallback_users"),
+        "similar": str(run_dir / "similar.parquet") if similar else None,
+        "warm_start": warm["reason"],
+        "training_steps": final.get("steps"),
         "evaluation": report,
         "holdout_model_dir": held_out["model_dir"] if report else None,
         "train_path": matrices["train_path"],
@@ -379,7 +469,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=DEFAULTS.regularization,
         help="uniform (the lab's) or weighted by each row's rating count",
     )
-    parser.add_argument("--learning-rate", type=float, default=DEFAULTS.learning_rate)
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        help=f"Adam's rate (default {DEFAULTS.learning_rate:g}; {WARM_START_DEFAULTS['learning_rate']:g} warm)",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        help=f"stop once the cost falls by less than this share per check (default 0; {WARM_START_DEFAULTS['tolerance']:g} warm)",
+    )
+    parser.add_argument(
+        "--warm-start",
+        action="store_true",
+        help="start training from the last published model of this dataset",
+    )
     parser.add_argument("--iterations", type=int, default=DEFAULTS.iterations)
     parser.add_argument("--init-scale", type=float, default=DEFAULTS.init_scale)
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
@@ -407,6 +511,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--top-n", type=int, default=10, help="recommendations per user")
     parser.add_argument(
         "--min-movie-ratings", type=int, default=5, help="ratings a movie needs to be recommended"
+    )
+    parser.add_argument(
+        "--min-user-ratings",
+        type=int,
+        default=5,
+        help="users with fewer ratings get the popular fallback (flagged in the table)",
+    )
+    parser.add_argument(
+        "--similar-n", type=int, default=10, help="similar movies per movie (0: none)"
+    )
+    parser.add_argument(
+        "--similar-metric", choices=["cosine", "distance"], default="cosine", help="for --similar-n"
     )
     parser.add_argument(
         "--refresh", action="store_true", help="recompute even when the inputs are unchanged"
@@ -459,7 +575,14 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"recommendations: {summary['recommendations']} ({summary['recommendation_rows']:,} rows)"
     )
+    if summary["fallback_users"]:
+        print(f"cold start:      {summary['fallback_users']:,} user(s) got the popular fallback")
+    if summary["similar"]:
+        print(f"similar movies:  {summary['similar']}")
     print(f"model:           {summary['model_dir']} (id {summary['model_id']})")
+    print(
+        f"training:        {summary['training_steps']} steps; warm start: {summary['warm_start']}"
+    )
     print(f"run folder:      {summary['run_dir']}")
     stages = ", ".join(
         f"{name} {seconds:.1f}s" for name, seconds in summary["stage_seconds"].items()

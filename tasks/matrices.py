@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from prefect import get_run_logger, task
 
-from cofi.evaluation import split_random
+from cofi.evaluation import split_stable
 from cofi.matrices import IndexMap, build_triples, matrix_summary
 from tasks.io import read_ratings, write_parquet
 
@@ -16,7 +16,7 @@ from tasks.io import read_ratings, write_parquet
 def build_matrices(
     ratings_path: str, movies_path: str, out_dir: str, holdout_fraction: float, seed: int
 ) -> dict:
-    """Split the ratings (seeded) and describe the rating matrices they fill.
+    """Split the ratings (seeded, stable as ratings arrive) and describe the rating matrices they fill.
 
     Writes ``train.parquet`` and ``test.parquet`` (``user_id``, ``movie_id``, ``rating``) and
     ``movie_index.parquet`` / ``user_index.parquet`` (row/column -> id) under ``out_dir``.
@@ -28,7 +28,7 @@ def build_matrices(
     out = Path(out_dir)
     summary = matrix_summary(triples)
     if holdout_fraction > 0:
-        train, test = split_random(ratings, holdout_fraction, seed=seed)
+        train, test = split_stable(ratings, holdout_fraction, seed=seed)
         summary["test_path"] = write_parquet(test, out / "test.parquet")
     else:
         train = ratings

@@ -22,14 +22,24 @@ def recommend_shard(
     n_shards: int,
     top_n: int,
     min_ratings: int,
+    min_user_ratings: int = 0,
 ) -> str:
-    """Write the top ``top_n`` unseen movies of the users in one shard; return the part's path."""
+    """Write the top ``top_n`` unseen movies of the users in one shard; return the part's path.
+
+    Users with fewer than ``min_user_ratings`` ratings get the flagged popular fallback.
+    """
     model = load_model(model_dir)
     movies = pd.read_parquet(movies_path, columns=["movie_id", "title"])
     users = shard_users(model, shard, n_shards)
     path = Path(parts_dir) / f"part-{shard:05d}.parquet"
     rows = write_recommendations(
-        model, movies, path, n=top_n, min_ratings=min_ratings, user_ids=users
+        model,
+        movies,
+        path,
+        n=top_n,
+        min_ratings=min_ratings,
+        min_user_ratings=min_user_ratings,
+        user_ids=users,
     )
     get_run_logger().info(
         "shard %d/%d: %s users, %s rows", shard + 1, n_shards, f"{len(users):,}", f"{rows:,}"
@@ -43,10 +53,18 @@ def combine_recommendations(parts: list[str], out_path: str) -> dict:
     rows = combine_parts([Path(part) for part in parts], Path(out_path))
     for folder in {Path(part).parent for part in parts}:
         shutil.rmtree(folder, ignore_errors=True)
-    get_run_logger().info(
-        "%s recommendations from %d shard(s) -> %s", f"{rows:,}", len(parts), out_path
+    flagged = pd.read_parquet(
+        out_path, columns=["user_id", "fallback"], filters=[("fallback", "==", True)]
     )
-    return {"path": out_path, "rows": rows}
+    fallback_users = int(flagged["user_id"].nunique())
+    get_run_logger().info(
+        "%s recommendations from %d shard(s) -> %s; %d user(s) got the popular fallback",
+        f"{rows:,}",
+        len(parts),
+        out_path,
+        fallback_users,
+    )
+    return {"path": out_path, "rows": rows, "fallback_users": fallback_users}
 
 
 @task(name="publish")

@@ -10,7 +10,7 @@ import pandas as pd
 from prefect import task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 
-from cofi.report import metrics_rows, plot_learning_curve, report_markdown
+from cofi.report import metrics_rows, plot_run, report_markdown
 
 METRICS_KEY = "cofi-eval-metrics"
 REPORT_KEY = "cofi-report"
@@ -25,8 +25,13 @@ def write_report(
     evaluation: dict | None,
     model_dir: str,
     recommendations_path: str,
+    training: dict | None = None,
 ) -> dict:
-    """Write report.md and learning-curve.png into ``run_dir`` and show them as artifacts."""
+    """Write report.md and learning-curve.png into ``run_dir`` and show them as artifacts.
+
+    ``training``: the train tasks' summaries (``holdout``, ``final``), whose models' learning
+    curves are drawn beside the held-out metrics.
+    """
     run = Path(run_dir)
     if evaluation:
         create_table_artifact(
@@ -35,10 +40,16 @@ def write_report(
             description="Held-out RMSE and MAE of the model and the baselines",
         )
     model_meta = json.loads((Path(model_dir) / "model.json").read_text())
-    curve = plot_learning_curve(
-        [tuple(pair) for pair in model_meta["loss_history"]],
+    curves = {"final model": [tuple(pair) for pair in model_meta["loss_history"]]}
+    holdout = (training or {}).get("holdout")
+    if holdout:
+        meta = json.loads((Path(holdout["model_dir"]) / "model.json").read_text())
+        curves["held-out model"] = [tuple(pair) for pair in meta["loss_history"]]
+    curve = plot_run(
+        curves,
         run / "learning-curve.png",
-        title=f"training cost, model {model_meta['model_id']}",
+        evaluation=evaluation,
+        title=f"model {model_meta['model_id']}",
     )
     picks = pd.read_parquet(
         recommendations_path, columns=["user_id", "rank", "title", "predicted_rating"]
@@ -48,7 +59,7 @@ def write_report(
     paths = {
         "recommendations": recommendations_path,
         "model": model_dir,
-        "learning curve": str(curve),
+        "learning curve and metrics": str(curve),
         "run folder": run_dir,
     }
     markdown = report_markdown(

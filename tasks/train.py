@@ -16,7 +16,12 @@ from tasks.io import read_ratings
 
 @task(name="train", timeout_seconds=6 * 3600)
 def train_model(
-    ratings_path: str, movie_index_path: str, scale: dict, config: dict, model_dir: str
+    ratings_path: str,
+    movie_index_path: str,
+    scale: dict,
+    config: dict,
+    model_dir: str,
+    warm_start_dir: str | None = None,
 ) -> dict:
     """Fit on ``ratings_path`` with hyperparameters ``config`` and save the model to ``model_dir``.
 
@@ -26,6 +31,7 @@ def train_model(
         scale: the rating scale (``minimum``, ``maximum``, ``step``).
         config: :class:`cofi.training.TrainConfig` fields.
         model_dir: where the model is saved.
+        warm_start_dir: a previous model to start from (see :func:`cofi.fit`'s ``warm_start``).
 
     Returns:
         A summary: model folder and id, fit seconds, final cost, the method used.
@@ -42,6 +48,9 @@ def train_model(
         logger.info("step %d/%d: cost %.4f", iteration, iterations, cost)
         update_progress_artifact(progress_id, 100.0 * iteration / iterations)
 
+    warm = cofi.load_model(warm_start_dir) if warm_start_dir else None
+    if warm is not None:
+        logger.info("warm start from model %s (%s)", warm.model_id, warm_start_dir)
     started = time.perf_counter()
     model = cofi.fit(
         ratings,
@@ -49,6 +58,7 @@ def train_model(
         scale=RatingScale(**scale),
         movie_ids=movie_ids,
         callback=progress,
+        warm_start=warm,
     )
     seconds = time.perf_counter() - started
     update_progress_artifact(progress_id, 100.0, description=f"done in {seconds:.1f} s")
@@ -62,4 +72,6 @@ def train_model(
         "fit_seconds": round(seconds, 3),
         "final_cost": model.loss_history[-1][1] if model.loss_history else None,
         "n_ratings": len(ratings),
+        "steps": model.loss_history[-1][0] if model.loss_history else 0,
+        "warm_start_from": warm.model_id if warm is not None else None,
     }

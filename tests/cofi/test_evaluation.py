@@ -61,3 +61,30 @@ def test_evaluate_reports_model_and_baselines() -> None:
     assert report["n_test"] == len(test) and report["model_id"] == model.model_id
     assert report["beats_baselines"] == {"rmse": True, "mae": True}
     assert "beats both baselines" in format_report(report)
+
+
+def test_split_stable_keeps_every_rating_on_its_side_as_ratings_arrive() -> None:
+    from cofi.evaluation import split_stable
+
+    rng = np.random.default_rng(0)
+    ratings = pd.DataFrame(
+        {
+            "user_id": rng.integers(1, 300, 20_000),
+            "movie_id": rng.integers(1, 500, 20_000),
+            "rating": rng.integers(1, 6, 20_000).astype(float),
+        }
+    ).drop_duplicates(["user_id", "movie_id"])
+    train, test = split_stable(ratings, 0.1, seed=4)
+    assert len(train) + len(test) == len(ratings)
+    assert abs(len(test) / len(ratings) - 0.1) < 0.01
+    assert train.merge(test, on=["user_id", "movie_id"]).empty
+    # yesterday's ratings (a subset, in another order) land on the same sides
+    old = ratings.sample(frac=0.7, random_state=1)
+    old_train, old_test = split_stable(old, 0.1, seed=4)
+    assert len(old_test.merge(train, on=["user_id", "movie_id"])) == 0
+    assert len(old_train.merge(test, on=["user_id", "movie_id"])) == 0
+    # the seed changes the split; the same seed repeats it
+    assert not split_stable(ratings, 0.1, seed=5)[1].equals(test)
+    pd.testing.assert_frame_equal(split_stable(ratings, 0.1, seed=4)[1], test)
+    with pytest.raises(CofiError, match="strictly between 0 and 1"):
+        split_stable(ratings, 0.0)

@@ -51,7 +51,11 @@ def test_flow_parameters_are_checked_at_once_and_take_objective_defaults() -> No
         holdout_fraction=0.1,
         top_n=10,
         min_movie_ratings=5,
+        min_user_ratings=5,
+        similar_n=10,
+        similar_metric="cosine",
         shards=1,
+        warm_start=False,
     )
     _, config = check_parameters({**base, "objective": "ranking", "lambda_": None})
     assert config["lambda_"] == 10.0 and config["unobserved_weight"] == 0.2
@@ -63,3 +67,12 @@ def test_flow_parameters_are_checked_at_once_and_take_objective_defaults() -> No
         check_parameters({**base, "n_features": -1})
     with pytest.raises(ValueError, match="unknown dataset"):
         check_parameters({**base, "dataset": "ml-2k"})
+    with pytest.raises(ValueError, match="similar_metric"):
+        check_parameters({**base, "similar_metric": "euclid"})
+    # a warm start takes the warm defaults for what is not given
+    _, config = check_parameters(base, warm_start=True)
+    assert (config["learning_rate"], config["tolerance"]) == (0.02, 1e-3)
+    _, config = check_parameters({**base, "learning_rate": 0.1}, warm_start=True)
+    assert (config["learning_rate"], config["tolerance"]) == (0.1, 1e-3)
+    _, config = check_parameters(base)
+    assert (config["learning_rate"], config["tolerance"]) == (0.05, 0.0)

@@ -12,6 +12,7 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from cofi.schema import RECOMMENDATIONS_SCHEMA
+from cofi.similar import SIMILAR_SCHEMA
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,15 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
 
     report = summary["evaluation"]
     assert report["beats_baselines"] == {"rmse": True, "mae": True}
-    assert report["n_test"] == round(0.1 * len(ratings))
+    # the stable split holds out about 10%, each rating by a seeded hash of its pair
+    assert abs(report["n_test"] - 0.1 * len(ratings)) < 0.01 * len(ratings)
+    assert not recommendations["fallback"].any()  # every ml-latest-small user has >= 20 ratings
+    similar = pq.read_table(summary["similar"])
+    assert similar.schema.equals(SIMILAR_SCHEMA)
+    queries = similar.to_pandas()["movie_id"]
+    movie_counts = ratings["movie_id"].value_counts()
+    assert set(queries) == set(movie_counts.index[movie_counts >= 5])  # min_movie_ratings
+    assert similar.num_rows == 10 * queries.nunique()
     assert (tmp_path / "latest").is_symlink()
     assert os.path.samefile(tmp_path / "latest", summary["run_dir"])
 
@@ -65,6 +74,16 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
         assert Artifact.get(key) is not None, key
     assert "RMSE" in Artifact.get("cofi-report").data
 
+    # new ratings arrive: a warm-started run starts from the published model and stops sooner
+    warm = cofi_pipeline(dataset="ml-latest-small", data_dir=str(tmp_path), warm_start=True)
+    assert warm["warm_start"].startswith("warm start from") and "held-out" in warm["warm_start"]
+    assert warm["training_steps"] < summary["training_steps"] == 100
+    assert warm["evaluation"]["beats_baselines"] == {"rmse": True, "mae": True}
+    assert (
+        abs(warm["evaluation"]["metrics"]["model"]["rmse"] - report["metrics"]["model"]["rmse"])
+        < 0.01
+    )
+
     published = _digest(tmp_path / "latest" / "recommendations.parquet")
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -72,6 +91,6 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
     (broken / "movies.csv").write_text("movieId,title,genres\n1,Toy Story (1995),Comedy\n")
     with pytest.raises(Exception, match="ratings.csv, line 2"):
         cofi_pipeline(source=str(broken), data_dir=str(tmp_path))
-    assert os.path.samefile(tmp_path / "latest", summary["run_dir"])
+    assert os.path.samefile(tmp_path / "latest", warm["run_dir"])
     assert _digest(tmp_path / "latest" / "recommendations.parquet") == published
     assert {p.name: _digest(p) for p in shared.glob("*.csv")} == before

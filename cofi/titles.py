@@ -1,0 +1,106 @@
+"""Finding movies by title as people type them: fuzzy, forgiving of case, years and articles.
+
+MovieLens titles read ``"Matrix, The (1999)"``; people type ``the matrix``. Titles and queries
+are normalized (lower case, the trailing article moved to the front, punctuation dropped, the
+year kept as a last word) and compared with RapidFuzz's ``WRatio``. Equal scores go to the closer
+whole title, then to the movie with more ratings, so "toy story" finds the 1995 film before its
+sequels.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import numpy as np
+import pandas as pd
+from rapidfuzz import fuzz, process
+
+from cofi.errors import CofiError
+
+#: Below this score (0-100) a title does not count as a match.
+MIN_SCORE = 70.0
+
+_TRAILING_ARTICLE = re.compile(
+    r"^(?P<rest>.*), (?P<article>the|a|an|les|la|le|l'|il|el|der|die|das|los|las)"
+    r"(?P<year>\s*\(\d{4}(?:[-–]\d{0,4})?\))?$",
+    re.IGNORECASE,
+)
+_YEAR = re.compile(r"\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
+
+
+def normalize_title(title: str) -> str:
+    """``"Matrix, The (1999)"`` -> ``"the matrix 1999"``: what both sides are compared as."""
+    title = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode()
+    title = title.strip()
+    moved = _TRAILING_ARTICLE.match(title)
+    if moved:
+        title = f"{moved['article']} {moved['rest']}{moved['year'] or ''}"
+    year = _YEAR.search(title)
+    if year:
+        title = f"{title[: year.start()]} {year.group(1)}"
+    title = re.sub(r"[^0-9a-z' ]+", " ", title.lower())
+    return " ".join(title.split())
+
+
+def _exact_forms(key: str) -> set[str]:
+    forms = {key}
+    if re.search(r" \d{4}$", key):
+        forms.add(key[:-5])
+    for form in list(forms):
+        article, _, rest = form.partition(" ")
+        if article in {"the", "a", "an"} and rest:
+            forms.add(rest)
+    return forms
+
+
+class TitleIndex:
+    """Fuzzy lookup of movies by title.
+
+    Args:
+        movies: ``movie_id`` and ``title`` of the searchable movies.
+        popularity: ``movie_id`` -> number of ratings, to break ties (optional).
+    """
+
+    def __init__(self, movies: pd.DataFrame, popularity: pd.Series | None = None) -> None:
+        missing = {"movie_id", "title"} - set(movies.columns)
+        if missing:
+            raise CofiError(f"movies lacks column(s) {sorted(missing)}")
+        self.movies = movies[["movie_id", "title"]].reset_index(drop=True)
+        self.keys = [normalize_title(title) for title in self.movies["title"]]
+        # Typing the whole title, with or without its year or leading article, is an exact match.
+        self.exact_keys = [_exact_forms(key) for key in self.keys]
+        self.bare_keys = [re.sub(r" \d{4}$", "", key) for key in self.keys]
+        counts = self.movies["movie_id"].map(popularity) if popularity is not None else None
+        self.popularity = (
+            np.zeros(len(self.movies)) if counts is None else counts.fillna(0).to_numpy(float)
+        )
+
+    def search(self, query: str, limit: int = 5) -> pd.DataFrame:
+        """The best ``limit`` matches of ``query``: ``movie_id``, ``title``, ``score`` (0-100)."""
+        key = normalize_title(query)
+        if not key:
+            return self.movies.iloc[:0].assign(score=np.array([], float))
+        # Scores for every title, then the top by (score, popularity): cheap for ~100k titles.
+        scores = process.cdist([key], self.keys, scorer=fuzz.WRatio, workers=1)[0].astype(float)
+        exact = np.array([key in forms for forms in self.exact_keys], dtype=bool)
+        scores = np.where(exact, 100.0, scores)
+        # Ties (WRatio scores partial matches alike) go to the closer whole title, then the
+        # more-rated movie: "toy stroy" is Toy Story, not Toy Story 2.
+        closeness = process.cdist([key], self.bare_keys, scorer=fuzz.ratio, workers=1)[0]
+        order = np.lexsort((-self.popularity, -closeness, -scores))[:limit]
+        return self.movies.iloc[order].assign(score=scores[order]).reset_index(drop=True)
+
+    def find(self, query: str) -> tuple[int, str]:
+        """The ``(movie_id, title)`` best matching ``query``.
+
+        Raises:
+            CofiError: no title scores at least :data:`MIN_SCORE`; the message lists the
+                closest titles.
+        """
+        matches = self.search(query, limit=3)
+        if matches.empty or matches["score"].iloc[0] < MIN_SCORE:
+            closest = "; ".join(f"{title!r}" for title in matches["title"]) or "none"
+            raise CofiError(f"no movie title matches {query!r} (closest: {closest})")
+        best = matches.iloc[0]
+        return int(best["movie_id"]), str(best["title"])

@@ -1,0 +1,58 @@
+"""Warm start: find the last published model that this run may start from."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import get_run_logger, task
+
+from cofi.errors import CofiError
+from cofi.model import load_model
+from cofi.training import TrainConfig
+from cofi.warm import check_warm_start
+
+
+@task(name="find-warm-start")
+def find_warm_start(
+    latest: str, dataset: str, holdout_fraction: float, seed: int, config: dict
+) -> dict:
+    """The published run's models to warm-start from, or why there are none.
+
+    The final model starts from the published final model when that run was on the same dataset
+    with the same objective and ``n_features``. The held-out model starts from the published
+    held-out model only when the hold-out split was the same too (same fraction and seed; the
+    split is stable as ratings arrive), so it has never seen this run's test ratings.
+
+    Returns:
+        ``model_dir`` and ``holdout_model_dir`` (None where not usable) and ``reason``.
+    """
+    logger = get_run_logger()
+    summary_path = Path(latest) / "summary.json"
+    found = {"model_dir": None, "holdout_model_dir": None, "from_run": None}
+    if not summary_path.is_file():
+        reason = f"no published run at {latest}: cold start"
+        logger.info(reason)
+        return {**found, "reason": reason}
+    summary = json.loads(summary_path.read_text())
+    if summary.get("dataset") != dataset:
+        reason = f"the published run is of {summary.get('dataset')!r}, not {dataset!r}: cold start"
+        logger.warning(reason)
+        return {**found, "reason": reason}
+    model_dir = Path(summary_path.parent / "model")
+    try:
+        check_warm_start(load_model(model_dir), TrainConfig(**config))
+    except CofiError as error:
+        reason = f"{error}: cold start"
+        logger.warning(reason)
+        return {**found, "reason": reason}
+    found.update(model_dir=str(model_dir), from_run=str(summary_path.parent.resolve()))
+    holdout = summary.get("holdout_model_dir")
+    same_split = (summary.get("holdout_fraction"), summary.get("seed")) == (holdout_fraction, seed)
+    if holdout and same_split and Path(holdout, "model.json").is_file():
+        found["holdout_model_dir"] = holdout
+        reason = f"warm start from {found['from_run']} (final and held-out models)"
+    else:
+        reason = f"warm start from {found['from_run']} (final model; held-out model cold)"
+    logger.info(reason)
+    return {**found, "reason": reason}

@@ -1,0 +1,77 @@
+"""Fuzzy title lookup."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cofi.errors import CofiError
+from cofi.titles import TitleIndex, normalize_title
+
+
+@pytest.mark.parametrize(
+    "title, normalized",
+    [
+        ("Matrix, The (1999)", "the matrix 1999"),
+        ("Toy Story (1995)", "toy story 1995"),
+        (
+            "Amélie (Fabuleux destin d'Amélie Poulain, Le) (2001)",
+            "amelie fabuleux destin d'amelie poulain le 2001",
+        ),
+        ("Star Wars: Episode IV - A New Hope (1977)", "star wars episode iv a new hope 1977"),
+        ("  toy   STORY ", "toy story"),
+        ("Babylon 5 (1993-1998)", "babylon 5 1993"),
+    ],
+)
+def test_normalize_title(title, normalized) -> None:
+    assert normalize_title(title) == normalized
+
+
+@pytest.fixture
+def index() -> TitleIndex:
+    movies = pd.DataFrame(
+        {
+            "movie_id": [1, 2, 3, 4, 5, 6],
+            "title": [
+                "Toy Story (1995)",
+                "Toy Story 2 (1999)",
+                "Matrix, The (1999)",
+                "Matrix Reloaded, The (2003)",
+                "Godfather, The (1972)",
+                "Godfather: Part II, The (1974)",
+            ],
+        }
+    )
+    # the sequels are made the more popular, so only the match rule can pick the originals
+    return TitleIndex(movies, pd.Series({1: 5, 2: 50, 3: 5, 4: 50, 5: 5, 6: 50}))
+
+
+@pytest.mark.parametrize(
+    "query, movie_id",
+    [
+        ("Toy Story", 1),
+        ("toy story 2", 2),
+        ("the matrix", 3),
+        ("MATRIX", 3),
+        ("matrix reloaded", 4),
+        ("Godfather", 5),
+        ("godfather part ii", 6),
+        ("Toy Story (1995)", 1),
+        ("toy stroy", 1),  # a typo
+    ],
+)
+def test_find_forgives_case_articles_years_and_typos(index, query, movie_id) -> None:
+    assert index.find(query)[0] == movie_id
+
+
+def test_equal_scores_go_to_the_more_rated_movie() -> None:
+    movies = pd.DataFrame({"movie_id": [1, 2], "title": ["Alien (1979)", "Alien (2020)"]})
+    assert TitleIndex(movies, pd.Series({1: 3, 2: 9})).find("alien")[0] == 2
+    assert TitleIndex(movies, pd.Series({1: 9, 2: 3})).find("alien")[0] == 1
+
+
+def test_no_match_names_the_closest_titles(index) -> None:
+    with pytest.raises(CofiError, match=r"no movie title matches 'xyzzy' \(closest: '"):
+        index.find("xyzzy")
+    assert index.search("", limit=3).empty
+    assert list(index.search("toy", limit=2)["movie_id"]) == [1, 2]

@@ -1,0 +1,179 @@
+"""The ``cofi`` command on a real published ml-latest-small run: every verb, scripted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from prefect.testing.utilities import prefect_test_harness
+
+from cofi.model import load_model
+from flows.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory, movielens_dir) -> Path:
+    from flows.pipeline import cofi_pipeline
+
+    root = tmp_path_factory.mktemp("data")
+    with prefect_test_harness(server_startup_timeout=120):
+        cofi_pipeline(dataset="ml-latest-small", data_dir=str(root), iterations=40)
+    return root
+
+
+def cofi(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    """The installed command's code path, as a user runs it (a fresh process, real stdin)."""
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", "--data-dir", str(data_dir), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+
+
+def picks(output: str) -> list[str]:
+    """The titles of a printed top list (lines "rank  predicted  title")."""
+    lines = [line.split(None, 2) for line in output.splitlines()]
+    return [parts[2] for parts in lines if len(parts) == 3 and parts[0].isdigit()]
+
+
+def test_recommend_prints_the_models_top_picks(data_dir, capsys) -> None:
+    assert main(["--data-dir", str(data_dir), "recommend", "--user", "42", "-n", "5"]) == 0
+    printed = picks(capsys.readouterr().out)
+    model = load_model(data_dir / "latest" / "model")
+    expected = model.recommend([42], n=5, min_ratings=5, min_user_ratings=5)
+    movies = pd.read_parquet(data_dir / "datasets" / "ml-latest-small" / "movies.parquet")
+    titles = movies.set_index("movie_id").loc[expected["movie_id"], "title"].tolist()
+    assert printed == titles
+
+
+def test_unknown_user_and_unknown_title_are_clear_one_line_errors(data_dir) -> None:
+    result = cofi(data_dir, "recommend", "--user", "999999")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"cofi: error: user 999999 is not in model {load_model(data_dir / 'latest' / 'model').model_id}"
+        " (610 users, ids 1 to 610); `cofi rate` adds a new user"
+    )
+    result = cofi(data_dir, "similar", "--movie", "qqqqqzzz")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "no movie title matches 'qqqqqzzz' (closest:" in result.stderr
+
+
+def test_similar_finds_the_title_fuzzily(data_dir, capsys) -> None:
+    assert main(["--data-dir", str(data_dir), "similar", "--movie", "toy story"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Movies like Toy Story (1995) (by cosine similarity")
+    titles = picks(out)
+    assert len(titles) == 10 and "Toy Story (1995)" not in titles
+    assert (
+        main(
+            [
+                "--data-dir",
+                str(data_dir),
+                "similar",
+                "--movie",
+                "toy story",
+                "--metric",
+                "distance",
+                "-n",
+                "3",
+            ]
+        )
+        == 0
+    )
+    assert len(picks(capsys.readouterr().out)) == 3
+
+
+def test_rate_interactively_then_from_the_saved_file(data_dir, tmp_path) -> None:
+    script = "\n".join(
+        [
+            "toy story",
+            "",
+            "5",  # first match, five stars
+            "xyzzy qqq",  # no match: asked again
+            "matrix",
+            "1",
+            "9",
+            "4.5",  # a rating off the scale is asked again
+            "star wars",
+            "",
+            "5",
+            "notting hill",
+            "0",  # none of the matches
+            "titanic",
+            "",
+            "1",
+            "",  # done
+        ]
+    )
+    saved = tmp_path / "me.csv"
+    result = cofi(data_dir, "rate", "--save-ratings", str(saved), stdin=script + "\n")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "no title matches 'xyzzy qqq'" in out
+    assert "a rating is 0.5 to 5 in steps of 0.5" in out
+    assert "Folded in as user 611 from 4 rating(s)" in out
+    top = picks(out.split("Top 10 for you:")[1])
+    assert len(top) == 10
+    rated = pd.read_csv(saved)
+    assert rated["rating"].tolist() == [5.0, 4.5, 5.0, 1.0]
+    assert rated["user_id"].unique().tolist() == [611]
+    movies = pd.read_parquet(data_dir / "datasets" / "ml-latest-small" / "movies.parquet")
+    rated_titles = set(movies.set_index("movie_id").loc[rated["movie_id"], "title"])
+    assert "Toy Story (1995)" in rated_titles and not rated_titles & set(top)
+    # the same ratings from the file give the same picks
+    again = cofi(data_dir, "rate", "--file", str(saved))
+    assert again.returncode == 0, again.stderr
+    assert picks(again.stdout.split("Top 10 for you:")[1]) == top
+
+
+def test_rate_without_ratings_falls_back_to_popular_movies(data_dir, monkeypatch, capsys) -> None:
+    answers = iter([""])
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    assert main(["--data-dir", str(data_dir), "rate", "-n", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "No ratings: here are popular, well-rated movies." in out
+    assert len(picks(out)) == 5 and "popular, well-rated movies instead" in out
+
+
+def test_rate_file_errors_name_the_file_and_line(data_dir, tmp_path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("title,rating\nToy Story,4\nThe Matrix,6\n")
+    result = cofi(data_dir, "rate", "--file", str(bad))
+    assert result.returncode == 2
+    assert f"{bad}, line 3: rating 6 is not on the scale 0.5 to 5 in steps of 0.5" in result.stderr
+    bad.write_text("name,stars\nToy Story,4\n")
+    assert "needs a 'rating' column" in cofi(data_dir, "rate", "--file", str(bad)).stderr
+
+
+def test_eval_shows_rating_and_ranking_metrics(data_dir, capsys) -> None:
+    assert main(["--data-dir", str(data_dir), "eval"]) == 0
+    out = capsys.readouterr().out
+    assert "movie_mean" in out and "model beats both baselines" in out
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in out.splitlines()
+        if line.startswith(("model ", "popularity"))
+    }
+    assert len(rows["popularity"]) == 4 and all(0 <= float(v) <= 1 for v in rows["popularity"])
+    assert "learning-curve.png" in out
+
+
+def test_run_passes_options_to_the_pipeline(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["run", "--help"])
+    assert exit_.value.code == 0
+    assert "--warm-start" in capsys.readouterr().out
+
+
+def test_without_a_published_run_the_command_says_what_to_do(tmp_path) -> None:
+    result = cofi(tmp_path, "recommend", "--user", "1")
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"cofi: error: no published run in {tmp_path}")
