@@ -77,7 +77,7 @@ def test_matrices_train_evaluate_recommend_publish(ingested, tmp_path) -> None:
             str(tmp_path / "metrics.json"),
         )
         assert json.loads((tmp_path / "metrics.json").read_text()) == report
-        assert report["n_test"] == 20_000
+        assert report["n_test"] == matrices["n_test"]
 
         out = tmp_path / "run" / "recommendations.parquet"
         part = recommend_shard.fn(
