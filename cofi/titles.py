@@ -2,9 +2,9 @@
 
 MovieLens titles read ``"Matrix, The (1999)"``; people type ``the matrix``. Titles and queries
 are normalized (lower case, the trailing article moved to the front, punctuation dropped, the
-year kept as a last word) and compared with RapidFuzz's ``WRatio``. Equal scores go to the closer
-whole title, then to the movie with more ratings, so "toy story" finds the 1995 film before its
-sequels.
+year kept as a last word) and compared with RapidFuzz's ``WRatio``; a whole title typed with or
+without its year or leading article is an exact match. Equal scores go to the title holding more
+of the typed words, then to the movie with more ratings.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def normalize_title(title: str) -> str:
     year = _YEAR.search(title)
     if year:
         title = f"{title[: year.start()]} {year.group(1)}"
-    title = re.sub(r"[^0-9a-z' ]+", " ", title.lower())
+    # "sorcerer's" and "sorcerers" are the same word to a typist.
+    title = re.sub(r"[^0-9a-z ]+", " ", title.lower().replace("'", ""))
     return " ".join(title.split())
 
 
@@ -85,10 +86,10 @@ class TitleIndex:
         scores = process.cdist([key], self.keys, scorer=fuzz.WRatio, workers=1)[0].astype(float)
         exact = np.array([key in forms for forms in self.exact_keys], dtype=bool)
         scores = np.where(exact, 100.0, scores)
-        # Ties (WRatio scores partial matches alike) go to the closer whole title, then the
-        # more-rated movie: "toy stroy" is Toy Story, not Toy Story 2.
-        closeness = process.cdist([key], self.bare_keys, scorer=fuzz.ratio, workers=1)[0]
-        order = np.lexsort((-self.popularity, -closeness, -scores))[:limit]
+        # WRatio scores partial matches alike. Ties go to the title holding more of the typed
+        # words ("harry potter sorcerers stone"), then to the more-rated movie ("star wars").
+        words = process.cdist([key], self.bare_keys, scorer=fuzz.token_set_ratio, workers=1)[0]
+        order = np.lexsort((-self.popularity, -words, -scores))[:limit]
         return self.movies.iloc[order].assign(score=scores[order]).reset_index(drop=True)
 
     def find(self, query: str) -> tuple[int, str]:

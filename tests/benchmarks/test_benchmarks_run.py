@@ -28,3 +28,13 @@ def test_scoring_benchmark_runs_small() -> None:
         "benchmarks/scoring.py", "--model-users", "2000", "--movies", "3000", "--users", "500"
     )
     assert "M scores/s" in out
+
+
+def test_fold_in_benchmark_runs(movielens_dir) -> None:
+    out = run("benchmarks/fold_in.py", "--dataset", "ml-100k", "--new-users", "5")
+    assert "| full retrain |" in out and "correlation" in out
+
+
+def test_warm_start_benchmark_runs(movielens_dir) -> None:
+    out = run("benchmarks/warm_start.py", "--dataset", "ml-100k", "--iterations", "60")
+    assert "| warm | 0.02 |" in out and "steps against" in out
