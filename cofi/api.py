@@ -145,6 +145,12 @@ def fit_triples(
     """:func:`fit` for ratings already in matrix coordinates (raw, not normalized)."""
     scale = scale or infer_scale(triples.rating)
     initial = None
+    if warm_start is not None and config.validation_fraction > 0:
+        # The set-aside ratings are drawn afresh; the starting model has trained on most of them.
+        raise CofiError(
+            "warm_start with validation_fraction > 0 would stop early on ratings the starting "
+            "model was trained on; use one or the other"
+        )
     if warm_start is not None:
         initial = warm_start_parameters(warm_start, movies, users, config)
     # Early-stopping ratings are set aside before centring, so their own values never leak into

@@ -300,7 +300,11 @@ class Model:
     def _fallback_block(
         self, user_ids: np.ndarray, positions: np.ndarray, popular: np.ndarray, n: int
     ) -> pd.DataFrame:
-        """The popular list for cold users, minus the movies each one rated."""
+        """The popular list for cold users, minus the movies each one rated.
+
+        ``predicted_rating`` is what the model predicts for a user it knows nothing about, the
+        order the list is in; the user's own few ratings do not move it.
+        """
         seen = np.zeros((len(positions), len(popular)), dtype=bool)
         column_of = np.full(self.n_movies, -1, dtype=np.int64)
         column_of[popular] = np.arange(len(popular))
@@ -315,14 +319,15 @@ class Model:
         valid = ~np.take_along_axis(seen, picks, axis=1)
         movie_rows = popular[picks]
         users = np.repeat(user_ids, picks.shape[1]).reshape(picks.shape)
-        user_rows = np.repeat(positions, picks.shape[1]).reshape(picks.shape)
         rank = np.tile(np.arange(1, picks.shape[1] + 1, dtype=np.int16), (len(positions), 1))
         return pd.DataFrame(
             {
                 "user_id": users[valid].astype(np.int32),
                 "rank": rank[valid],
                 "movie_id": self.movies.ids[movie_rows[valid]].astype(np.int32),
-                "predicted_rating": self.predict_positions(user_rows[valid], movie_rows[valid]),
+                "predicted_rating": self.predict_positions(
+                    np.full(int(valid.sum()), -1), movie_rows[valid]
+                ),
                 "fallback": np.ones(int(valid.sum()), dtype=bool),
             }
         )

@@ -170,6 +170,9 @@ def _check(
         positions = np.flatnonzero(model.movie_count >= max(1, min_ratings))
     else:
         query = np.asarray(movie_ids).reshape(-1)
+        # Repeats are answered once, at their first place, as in Model.recommend.
+        _, first = np.unique(query, return_index=True)
+        query = query[np.sort(first)]
         positions = model.movies.position_of(query)
         unknown = query[positions < 0]
         if unknown.size:

@@ -20,6 +20,10 @@ from cofi.errors import CofiError
 
 #: Below this score (0-100) a title does not count as a match.
 MIN_SCORE = 70.0
+#: :meth:`TitleIndex.find`, which picks without asking, also needs the typed words to make up
+#: this much of the title's (RapidFuzz ``token_set_ratio``): "leon" is not "Leonard Part 6".
+MIN_WORDS_SCORE = 80.0
+_FILLER = {"the", "a", "an"}
 
 _TRAILING_ARTICLE = re.compile(
     r"^(?P<rest>.*), (?P<article>the|a|an|les|la|le|l'|il|el|der|die|das|los|las)"
@@ -78,10 +82,17 @@ class TitleIndex:
         )
 
     def search(self, query: str, limit: int = 5) -> pd.DataFrame:
-        """The best ``limit`` matches of ``query``: ``movie_id``, ``title``, ``score`` (0-100)."""
+        """The best ``limit`` matches of ``query``.
+
+        Returns:
+            ``movie_id``, ``title``, ``score`` (WRatio, 0-100) and ``words`` (how much of the
+            title the typed words make up, 0-100), best first; empty for a query without a word
+            of two letters or more besides "the", "a" and "an".
+        """
         key = normalize_title(query)
-        if not key:
-            return self.movies.iloc[:0].assign(score=np.array([], float))
+        # A query needs a real word: "a", "x" or "the" would match something by accident.
+        if len("".join(word for word in key.split() if word not in _FILLER)) < 2:
+            return self.movies.iloc[:0].assign(score=np.array([], float), words=np.array([], float))
         # Scores for every title, then the top by (score, popularity): cheap for ~100k titles.
         scores = process.cdist([key], self.keys, scorer=fuzz.WRatio, workers=1)[0].astype(float)
         exact = np.array([key in forms for forms in self.exact_keys], dtype=bool)
@@ -90,17 +101,25 @@ class TitleIndex:
         # words ("harry potter sorcerers stone"), then to the more-rated movie ("star wars").
         words = process.cdist([key], self.bare_keys, scorer=fuzz.token_set_ratio, workers=1)[0]
         order = np.lexsort((-self.popularity, -words, -scores))[:limit]
-        return self.movies.iloc[order].assign(score=scores[order]).reset_index(drop=True)
+        return (
+            self.movies.iloc[order]
+            .assign(score=scores[order], words=words[order])
+            .reset_index(drop=True)
+        )
 
     def find(self, query: str) -> tuple[int, str]:
         """The ``(movie_id, title)`` best matching ``query``.
 
         Raises:
-            CofiError: no title scores at least :data:`MIN_SCORE`; the message lists the
-                closest titles.
+            CofiError: no title scores at least :data:`MIN_SCORE` with its words at least
+                :data:`MIN_WORDS_SCORE`; the message lists the closest titles.
         """
         matches = self.search(query, limit=3)
-        if matches.empty or matches["score"].iloc[0] < MIN_SCORE:
+        if (
+            matches.empty
+            or matches["score"].iloc[0] < MIN_SCORE
+            or matches["words"].iloc[0] < MIN_WORDS_SCORE
+        ):
             closest = "; ".join(f"{title!r}" for title in matches["title"]) or "none"
             raise CofiError(f"no movie title matches {query!r} (closest: {closest})")
         best = matches.iloc[0]

@@ -329,11 +329,14 @@ def _shape_of(name: str, config: TrainConfig, triples: RatingTriples) -> tuple[i
 
 
 def _converged(history: list[tuple[int, float]], tolerance: float) -> bool:
-    """Whether the cost fell by less than ``tolerance`` (a share) between the last two checks."""
+    """Whether the cost fell, by less than ``tolerance`` (a share), between the last two checks.
+
+    A rise is not convergence: Adam's first steps from a warm start can push the cost up.
+    """
     if tolerance <= 0 or len(history) < 2:
         return False
     previous, latest = history[-2][1], history[-1][1]
-    return previous - latest < tolerance * abs(previous)
+    return 0 <= previous - latest < tolerance * abs(previous)
 
 
 def _current(params: dict, user_vectors) -> dict[str, np.ndarray]:

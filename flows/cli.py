@@ -86,13 +86,16 @@ class Published:
         return int(self.summary.get("min_movie_ratings", 5))
 
 
-def print_picks(published: Published, table: pd.DataFrame, out=None) -> None:
-    """Print a recommendations table as rank, predicted rating and title."""
+def print_picks(published: Published, table: pd.DataFrame, out=None, *, note: bool = True) -> None:
+    """Print a recommendations table as rank, predicted rating and title.
+
+    ``note``: say below the list when it is the cold-start fallback.
+    """
     out = out or sys.stdout
     for row in table.itertuples():
         title = published.title_of([row.movie_id]).iloc[0]
         print(f"{row.rank:>4}  {row.predicted_rating:>5.2f}  {title}", file=out)
-    if len(table) and table["fallback"].any():
+    if note and len(table) and table["fallback"].any():
         print(
             f"      (too few ratings for the model, under {published.min_user_ratings}: "
             "popular, well-rated movies instead)",
@@ -127,13 +130,18 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         min_ratings=published.min_movie_ratings,
         min_user_ratings=published.min_user_ratings,
     )
-    print(f"Top {args.n} for user {args.user} (model {model.model_id}):")
+    published.movies  # noqa: B018 - fail before printing anything
+    print(f"Top {len(table)} for user {args.user} (model {model.model_id}):")
     print_picks(published, table)
     return 0
 
 
 def read_ratings_file(path: Path, published: Published) -> pd.DataFrame:
-    """A new user's ratings from CSV: a ``rating`` column and ``movie_id`` or ``title``."""
+    """A new user's ratings from CSV: a ``rating`` column and ``movie_id`` or ``title``.
+
+    With both, each line's title must match its movie id. Other columns (``user_id``, as
+    ``--save-ratings`` writes) are ignored: ``--user-id`` names the new user.
+    """
     try:
         table = pd.read_csv(path, dtype={"title": str})
     except FileNotFoundError:
@@ -149,11 +157,20 @@ def read_ratings_file(path: Path, published: Published) -> pd.DataFrame:
     movie_ids, ratings = [], []
     for line, row in zip(range(2, len(table) + 2), table.itertuples(), strict=True):
         where = f"{path}, line {line}"
+        title = getattr(row, "title", None) if "title" in table.columns else None
         if "movie_id" in table.columns and pd.notna(row.movie_id):
-            movie_id = int(row.movie_id)
+            movie_id = _parse_movie_id(row.movie_id)
+            if movie_id is None:
+                raise CofiError(f"{where}: movie_id {row.movie_id!r} is not a whole number")
             if published.model.movies.position_of([movie_id])[0] < 0:
                 raise CofiError(f"{where}: movie id {movie_id} is not in the model")
-        elif "title" in table.columns and isinstance(row.title, str):
+            if isinstance(title, str) and title.strip():
+                named = published.title_of([movie_id]).iloc[0]
+                if published.titles.find(title)[0] != movie_id:
+                    raise CofiError(
+                        f"{where}: movie_id {movie_id} is {named!r} but the title says {title!r}"
+                    )
+        elif isinstance(title, str):
             try:
                 movie_id, _ = published.titles.find(row.title)
             except CofiError as error:
@@ -170,6 +187,14 @@ def read_ratings_file(path: Path, published: Published) -> pd.DataFrame:
         movie_ids.append(movie_id)
         ratings.append(rating)
     return pd.DataFrame({"movie_id": movie_ids, "rating": ratings})
+
+
+def _parse_movie_id(value) -> int | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() else None
 
 
 def _parse_rating(text: str, scale) -> float | None:
@@ -251,6 +276,7 @@ def cmd_rate(args: argparse.Namespace, ask: Ask | None = None) -> int:
         ratings = read_ratings_file(args.file, published)
     else:
         ratings = ask_ratings(published, ask or input)
+    published.movies  # noqa: B018 - fail before printing anything
     user = args.user_id if args.user_id is not None else int(model.users.ids.max()) + 1
     if model.users.position_of([user])[0] >= 0:
         raise CofiError(f"user {user} is already in the model; choose a new --user-id")
@@ -282,8 +308,14 @@ def cmd_rate(args: argparse.Namespace, ask: Ask | None = None) -> int:
         f"\nFolded in as user {user} from {len(ratings)} rating(s): {result.steps} Adam steps, "
         f"{folded:.2f} s; top {args.n} scored in {scored:.2f} s."
     )
-    print(f"Top {args.n} for you:")
-    print_picks(published, table)
+    if len(ratings) < published.min_user_ratings:
+        print(
+            f"{len(ratings)} rating(s) are fewer than the {published.min_user_ratings} the model "
+            "needs to go by your taste: popular, well-rated movies you have not rated:"
+        )
+    else:
+        print(f"Top {len(table)} for you:")
+    print_picks(published, table, note=False)
     if args.save_ratings:
         ratings.assign(user_id=user)[["user_id", "movie_id", "rating"]].to_csv(
             args.save_ratings, index=False
@@ -297,6 +329,13 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
     published = Published(args.data_dir)
     movie_id, title = published.titles.find(args.movie)
+    count = int(published.model.movie_count[published.model.movies.position_of([movie_id])[0]])
+    if count < published.min_movie_ratings:
+        # Features learned from a rating or two are mostly the prior: their neighbours are noise.
+        raise CofiError(
+            f"{title} has {count} rating(s), fewer than the {published.min_movie_ratings} a movie "
+            "needs for its features to mean something"
+        )
     table = similar_movies(
         published.model,
         [movie_id],
@@ -413,7 +452,8 @@ def main(argv: list[str] | None = None) -> int:
     args.data_dir = args.data_dir or settings.data_dir()
     for name in ("n", "k"):
         if getattr(args, name, 1) < 1:
-            print(f"cofi: error: --{name} must be at least 1", file=sys.stderr)
+            flag = "-k" if name == "k" else "--n"
+            print(f"cofi: error: {flag} must be at least 1", file=sys.stderr)
             return 2
     try:
         return args.handler(args)

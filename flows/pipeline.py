@@ -158,6 +158,11 @@ def check_parameters(parameters: dict, warm_start: bool = False) -> tuple[Pipeli
         checked = PipelineOptions(**options)
     except ValidationError as error:
         raise ValueError(f"invalid cofi-pipeline parameters: {error}") from None
+    if checked.warm_start and training.get("validation_fraction"):
+        raise ValueError(
+            "invalid cofi-pipeline parameters: warm_start with validation_fraction > 0 would stop "
+            "early on ratings the starting model was trained on; use one or the other"
+        )
     try:
         # The objective's own defaults (cofi.api.OBJECTIVE_DEFAULTS) fill what is not given.
         return checked, make_config(None, training, warm_start=warm_start).model_dump()
@@ -240,7 +245,8 @@ def cofi_pipeline(
     parameters = dict(locals())
     _, config = check_parameters(parameters)
     clock = _StageClock()
-    root = Path(data_dir) if data_dir else settings.data_dir()
+    # Absolute, so the published summary's paths work from any working directory.
+    root = (Path(data_dir) if data_dir else settings.data_dir()).resolve()
     dataset_name = dataset_key(dataset, source)
     warm = {"model_dir": None, "holdout_model_dir": None, "reason": "not asked for"}
     if warm_start:
@@ -397,6 +403,7 @@ def cofi_pipeline(
                 "holdout": held_out if report else None,
                 "final": final,
             },
+            str(run_dir / "similar.parquet") if similar else None,
         )
     summary = {
         "dataset": dataset_name,

@@ -26,6 +26,7 @@ def write_report(
     model_dir: str,
     recommendations_path: str,
     training: dict | None = None,
+    similar_path: str | None = None,
 ) -> dict:
     """Write report.md and learning-curve.png into ``run_dir`` and show them as artifacts.
 
@@ -60,6 +61,7 @@ def write_report(
         "recommendations": recommendations_path,
         "model": model_dir,
         "learning curve and metrics": str(curve),
+        **({"similar movies": similar_path} if similar_path else {}),
         "run folder": run_dir,
     }
     markdown = report_markdown(

@@ -232,3 +232,12 @@ def test_matches_brute_force_numpy(X, data, n, min_ratings, metric) -> None:
             if metric == "distance":
                 # integer features make float32 distances exact: ties go to the lower row
                 assert position.tolist() == np.lexsort((np.arange(len(row)), -row))[:k].tolist()
+
+
+def test_repeated_query_ids_are_answered_once() -> None:
+    ratings = pd.DataFrame(
+        {"user_id": [1, 1, 2, 2, 3], "movie_id": [10, 20, 20, 30, 10], "rating": [5.0, 3, 4, 2, 1]}
+    )
+    model = cofi.fit(ratings, n_features=2, iterations=5)
+    table = similar_movies(model, [20, 10, 20], n=1)
+    assert table["movie_id"].tolist() == [20, 10]

@@ -80,6 +80,18 @@ def test_no_match_names_the_closest_titles(index) -> None:
     assert list(index.search("toy", limit=2)["movie_id"]) == [2, 1]
 
 
+@pytest.mark.parametrize("query", ["a", "x", "The", "leon", "1999", "123"])
+def test_find_refuses_queries_that_only_match_by_accident(query) -> None:
+    movies = pd.DataFrame(
+        {
+            "movie_id": [1, 2, 3, 4],
+            "title": ["Saw (2004)", "Leonard Part 6 (1987)", "Matrix, The (1999)", "13th (2016)"],
+        }
+    )
+    with pytest.raises(CofiError, match="no movie title matches"):
+        TitleIndex(movies).find(query)
+
+
 def test_typos_and_partial_titles() -> None:
     movies = pd.DataFrame(
         {

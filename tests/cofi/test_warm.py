@@ -68,3 +68,18 @@ def test_warm_start_refuses_a_different_shape_of_model(ratings) -> None:
         cofi.fit(ratings, n_features=4, iterations=5, warm_start=old)
     with pytest.raises(CofiError, match="cannot warm-start a 'lab'"):
         cofi.fit(ratings, objective="lab", n_features=3, iterations=5, warm_start=old)
+
+
+def test_warm_start_refuses_a_fresh_validation_split(ratings) -> None:
+    old = cofi.fit(ratings, n_features=3, iterations=5)
+    with pytest.raises(CofiError, match="validation_fraction > 0 would stop early"):
+        cofi.fit(ratings, n_features=3, iterations=5, warm_start=old, validation_fraction=0.1)
+
+
+def test_a_rising_cost_is_not_convergence() -> None:
+    from cofi.training import _converged
+
+    assert _converged([(10, 100.0), (20, 99.95)], 1e-3)
+    assert not _converged([(10, 100.0), (20, 99.0)], 1e-3)
+    assert not _converged([(10, 100.0), (20, 100.5)], 1e-3)
+    assert not _converged([(10, 100.0), (20, 99.95)], 0.0)

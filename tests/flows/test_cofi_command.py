@@ -110,6 +110,9 @@ def test_rate_interactively_then_from_the_saved_file(data_dir, tmp_path) -> None
             "titanic",
             "",
             "1",
+            "heat",
+            "",
+            "4",
             "",  # done
         ]
     )
@@ -119,11 +122,11 @@ def test_rate_interactively_then_from_the_saved_file(data_dir, tmp_path) -> None
     out = result.stdout
     assert "no title matches 'xyzzy qqq'" in out
     assert "a rating is 0.5 to 5 in steps of 0.5" in out
-    assert "Folded in as user 611 from 4 rating(s)" in out
+    assert "Folded in as user 611 from 5 rating(s)" in out
     top = picks(out.split("Top 10 for you:")[1])
     assert len(top) == 10
     rated = pd.read_csv(saved)
-    assert rated["rating"].tolist() == [5.0, 4.5, 5.0, 1.0]
+    assert rated["rating"].tolist() == [5.0, 4.5, 5.0, 1.0, 4.0]
     assert rated["user_id"].unique().tolist() == [611]
     movies = pd.read_parquet(data_dir / "datasets" / "ml-latest-small" / "movies.parquet")
     rated_titles = set(movies.set_index("movie_id").loc[rated["movie_id"], "title"])
@@ -151,6 +154,37 @@ def test_rate_file_errors_name_the_file_and_line(data_dir, tmp_path) -> None:
     assert f"{bad}, line 3: rating 6 is not on the scale 0.5 to 5 in steps of 0.5" in result.stderr
     bad.write_text("name,stars\nToy Story,4\n")
     assert "needs a 'rating' column" in cofi(data_dir, "rate", "--file", str(bad)).stderr
+
+
+def test_more_bad_input_is_refused_with_the_line(data_dir, tmp_path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("movie_id,rating\n1,4\nabc,3\n")
+    assert (
+        f"{bad}, line 3: movie_id 'abc' is not a whole number"
+        in cofi(data_dir, "rate", "--file", str(bad)).stderr
+    )
+    bad.write_text("movie_id,title,rating\n1,Heat,4\n")
+    assert (
+        "line 2: movie_id 1 is 'Toy Story (1995)' but the title says 'Heat'"
+        in cofi(data_dir, "rate", "--file", str(bad)).stderr
+    )
+    # a movie rated once has no meaningful neighbours: say so instead of listing noise
+    model = load_model(data_dir / "latest" / "model")
+    rare = int(model.movies.ids[model.movie_count == 1][0])
+    movies = pd.read_parquet(data_dir / "datasets" / "ml-latest-small" / "movies.parquet")
+    title = movies.set_index("movie_id").at[rare, "title"]
+    result = cofi(data_dir, "similar", "--movie", title)
+    assert result.returncode == 2 and "fewer than the 5 a movie needs" in result.stderr
+
+
+def test_rate_with_too_few_ratings_says_so(data_dir, tmp_path) -> None:
+    few = tmp_path / "few.csv"
+    few.write_text("title,rating\nToy Story,5\nHeat,4\n")
+    result = cofi(data_dir, "rate", "--file", str(few))
+    assert result.returncode == 0, result.stderr
+    assert "2 rating(s) are fewer than the 5 the model needs" in result.stdout
+    top = picks(result.stdout.split("rated:")[1])
+    assert len(top) == 10 and "Toy Story (1995)" not in top and "Heat (1995)" not in top
 
 
 def test_eval_shows_rating_and_ranking_metrics(data_dir, capsys) -> None:
