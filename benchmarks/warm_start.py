@@ -71,7 +71,8 @@ def main() -> None:
     final_cost = full.loss_history[-1][1]
     target = final_cost * 1.01
     print(
-        f"cold start, all {args.iterations} steps: final cost {final_cost:,.1f}; "
+        f"cold start, full run ({full.loss_history[-1][0]} steps or epochs): final cost "
+        f"{final_cost:,.1f}; "
         f"target = within 1% of it: {target:,.1f}"
     )
     print()
