@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cofi import settings  # noqa: E402
 from cofi.api import OBJECTIVE_DEFAULTS, WARM_START_DEFAULTS, make_config  # noqa: E402
-from cofi.caching import content_key, link_or_copy, step_dir  # noqa: E402
+from cofi.caching import content_key, file_digest, link_or_copy, step_dir  # noqa: E402
 from cofi.errors import CofiError  # noqa: E402
 from cofi.evaluation import format_report  # noqa: E402
 from cofi.movielens import read_manifest  # noqa: E402
@@ -248,17 +248,23 @@ def cofi_pipeline(
     # Absolute, so the published summary's paths work from any working directory.
     root = (Path(data_dir) if data_dir else settings.data_dir()).resolve()
     dataset_name = dataset_key(dataset, source)
-    warm = {"model_dir": None, "holdout_model_dir": None, "reason": "not asked for"}
-    if warm_start:
-        warm = find_warm_start(str(root / "latest"), dataset_name, holdout_fraction, seed, config)
-        if warm["model_dir"]:
-            _, config = check_parameters(parameters, warm_start=True)
     with clock("ingest"):
         ingested = ingest_movielens(dataset, source, str(root), quarantine, refresh)
     scale = read_manifest(Path(ingested["dataset_dir"]))["rating_scale"]
+    ratings_path, movies_path = Path(ingested["ratings_path"]), Path(ingested["movies_path"])
+    ratings_digest = file_digest(ratings_path)
+    warm = {"model_dir": None, "holdout_model_dir": None, "reason": "not asked for"}
+    if warm_start:
+        _, warm_config = check_parameters(parameters, warm_start=True)
+        warm = find_warm_start(
+            str(root / "latest"), dataset_name, holdout_fraction, seed, warm_config, ratings_digest
+        )
+        if warm["model_dir"]:
+            config = warm_config
     run_dir = new_run_dir(root, dataset_name)
     steps = _Steps(root, refresh)
-    ratings_path, movies_path = Path(ingested["ratings_path"]), Path(ingested["movies_path"])
+    # No new ratings since a warm-started published run: its models stand (no drift, no work).
+    reused = warm.get("train") or {}
     with clock("matrices"):
         out = steps.folder(
             "matrices",
@@ -292,7 +298,7 @@ def cofi_pipeline(
                 config=holdout_config,
                 **({"warm_start": Path(start)} if start else {}),
             )
-            held_out = steps.run(
+            held_out = reused.get("holdout") or steps.run(
                 train_model,
                 out,
                 str(train_path),
@@ -327,7 +333,7 @@ def cofi_pipeline(
             config=config,
             **({"warm_start": Path(start)} if start else {}),
         )
-        final = steps.run(
+        final = reused.get("final") or steps.run(
             train_model,
             out,
             str(ratings_path),
@@ -409,6 +415,9 @@ def cofi_pipeline(
         "dataset": dataset_name,
         "holdout_fraction": holdout_fraction,
         "seed": seed,
+        "ratings_digest": ratings_digest,
+        "config": config,
+        "train": {"holdout": held_out if report else None, "final": final},
         "min_movie_ratings": min_movie_ratings,
         "min_user_ratings": min_user_ratings,
         "movies_path": str(movies_path),

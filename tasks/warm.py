@@ -15,7 +15,12 @@ from cofi.warm import check_warm_start
 
 @task(name="find-warm-start")
 def find_warm_start(
-    latest: str, dataset: str, holdout_fraction: float, seed: int, config: dict
+    latest: str,
+    dataset: str,
+    holdout_fraction: float,
+    seed: int,
+    config: dict,
+    ratings_digest: str | None = None,
 ) -> dict:
     """The published run's models to warm-start from, or why there are none.
 
@@ -24,12 +29,18 @@ def find_warm_start(
     held-out model only when the hold-out split was the same too (same fraction and seed; the
     split is stable as ratings arrive), so it has never seen this run's test ratings.
 
+    When the published run was itself trained with this very ``config`` on the same ratings
+    (``ratings_digest``, the SHA-256 of ratings.parquet) and split, nothing new has arrived:
+    ``train`` then holds its train summaries, to be reused rather than trained again, which
+    would only drift.
+
     Returns:
-        ``model_dir`` and ``holdout_model_dir`` (None where not usable) and ``reason``.
+        ``model_dir`` and ``holdout_model_dir`` (None where not usable), ``train`` (the
+        published train summaries when nothing changed, else None) and ``reason``.
     """
     logger = get_run_logger()
     summary_path = Path(latest) / "summary.json"
-    found = {"model_dir": None, "holdout_model_dir": None, "from_run": None}
+    found = {"model_dir": None, "holdout_model_dir": None, "from_run": None, "train": None}
     if not summary_path.is_file():
         reason = f"no published run at {latest}: cold start"
         logger.info(reason)
@@ -54,5 +65,20 @@ def find_warm_start(
         reason = f"warm start from {found['from_run']} (final and held-out models)"
     else:
         reason = f"warm start from {found['from_run']} (final model; held-out model cold)"
+    trained = summary.get("train") or {}
+    unchanged = (
+        ratings_digest is not None
+        and summary.get("ratings_digest") == ratings_digest
+        and summary.get("config") == config
+        and same_split
+        and all(
+            part is None or Path(part["model_dir"], "model.json").is_file()
+            for part in (trained.get("holdout"), trained.get("final"))
+        )
+        and trained.get("final") is not None
+    )
+    if unchanged:
+        found["train"] = trained
+        reason = f"no new ratings since {found['from_run']}: its models stand"
     logger.info(reason)
     return {**found, "reason": reason}

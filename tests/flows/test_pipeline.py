@@ -84,6 +84,12 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
         < 0.01
     )
 
+    # and with no new ratings since, the warm-started models stand: no training, no drift
+    again = cofi_pipeline(dataset="ml-latest-small", data_dir=str(tmp_path), warm_start=True)
+    assert again["warm_start"].startswith("no new ratings since")
+    assert again["model_id"] == warm["model_id"] and again["evaluation"] == warm["evaluation"]
+    warm = again
+
     published = _digest(tmp_path / "latest" / "recommendations.parquet")
     broken = tmp_path / "broken"
     broken.mkdir()

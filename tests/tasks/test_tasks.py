@@ -151,6 +151,17 @@ def test_find_warm_start_says_why_it_starts_cold(tmp_path) -> None:
         assert found["model_dir"] and found["holdout_model_dir"] is None
         found = find_warm_start.fn(str(tmp_path / "latest"), "ml-1m", 0.1, 0, config)
         assert found["model_dir"] is None and "not 'ml-1m'" in found["reason"]
+        # the published run was trained with this config on these very ratings: reuse it
+        final = {"model_dir": str(run / "model"), "model_id": "m", "steps": 5}
+        published = {**summary, "holdout_model_dir": str(holdout), "ratings_digest": "abc"}
+        published.update(config=config, train={"holdout": None, "final": final})
+        (run / "summary.json").write_text(json.dumps(published))
+        found = find_warm_start.fn(str(tmp_path / "latest"), "ml-100k", 0.1, 0, config, "abc")
+        assert found["train"]["final"] == final and found["reason"].startswith("no new ratings")
+        assert (
+            find_warm_start.fn(str(tmp_path / "latest"), "ml-100k", 0.1, 0, config, "new")["train"]
+            is None
+        )
         other = TrainConfig(n_features=4).model_dump()
         found = find_warm_start.fn(str(tmp_path / "latest"), "ml-100k", 0.1, 0, other)
         assert found["model_dir"] is None and "with 4 features" in found["reason"]
