@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pandas as pd
+
+_PLOT_LOCK = threading.Lock()
 
 
 def metrics_rows(report: dict) -> list[dict]:
@@ -97,6 +100,15 @@ def plot_run(
             RMSE and MAE of the model and each baseline as bars.
         title: the figure's title.
     """
+    # Matplotlib is not thread-safe (its mathtext parser, used for log-axis labels, keeps shared
+    # state): runs in threads of one process, as Prefect's thread pool runs them, take turns.
+    with _PLOT_LOCK:
+        return _plot_run(curves, path, evaluation=evaluation, title=title)
+
+
+def _plot_run(
+    curves: dict[str, list[tuple[int, float]]], path: Path, *, evaluation: dict | None, title: str
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")

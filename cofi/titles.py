@@ -48,7 +48,8 @@ def normalize_title(title: str) -> str:
     return " ".join(title.split())
 
 
-def _exact_forms(key: str) -> set[str]:
+def exact_forms(key: str) -> set[str]:
+    """A normalized title with and without its year and leading article."""
     forms = {key}
     if re.search(r" \d{4}$", key):
         forms.add(key[:-5])
@@ -74,7 +75,7 @@ class TitleIndex:
         self.movies = movies[["movie_id", "title"]].reset_index(drop=True)
         self.keys = [normalize_title(title) for title in self.movies["title"]]
         # Typing the whole title, with or without its year or leading article, is an exact match.
-        self.exact_keys = [_exact_forms(key) for key in self.keys]
+        self.exact_keys = [exact_forms(key) for key in self.keys]
         self.bare_keys = [re.sub(r" \d{4}$", "", key) for key in self.keys]
         counts = self.movies["movie_id"].map(popularity) if popularity is not None else None
         self.popularity = (

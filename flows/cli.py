@@ -164,12 +164,11 @@ def read_ratings_file(path: Path, published: Published) -> pd.DataFrame:
                 raise CofiError(f"{where}: movie_id {row.movie_id!r} is not a whole number")
             if published.model.movies.position_of([movie_id])[0] < 0:
                 raise CofiError(f"{where}: movie id {movie_id} is not in the model")
-            if isinstance(title, str) and title.strip():
-                named = published.title_of([movie_id]).iloc[0]
-                if published.titles.find(title)[0] != movie_id:
-                    raise CofiError(
-                        f"{where}: movie_id {movie_id} is {named!r} but the title says {title!r}"
-                    )
+            named = published.title_of([movie_id]).iloc[0]
+            if isinstance(title, str) and title.strip() and not _same_movie(title, named):
+                raise CofiError(
+                    f"{where}: movie_id {movie_id} is {named!r} but the title says {title!r}"
+                )
         elif isinstance(title, str):
             try:
                 movie_id, _ = published.titles.find(row.title)
@@ -187,6 +186,15 @@ def read_ratings_file(path: Path, published: Published) -> pd.DataFrame:
         movie_ids.append(movie_id)
         ratings.append(rating)
     return pd.DataFrame({"movie_id": movie_ids, "rating": ratings})
+
+
+def _same_movie(typed: str, title) -> bool:
+    """Whether ``typed`` names ``title``: the same words, give or take year and article."""
+    from cofi.titles import exact_forms, normalize_title
+
+    return isinstance(title, str) and bool(
+        exact_forms(normalize_title(typed)) & exact_forms(normalize_title(title))
+    )
 
 
 def _parse_movie_id(value) -> int | None:
