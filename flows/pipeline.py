@@ -283,6 +283,28 @@ def cofi_pipeline(
             seed,
         )
     movie_index = Path(matrices["train_path"]).with_name("movie_index.parquet")
+
+    def train(ratings: Path, train_config: dict, start: str | None) -> dict:
+        """Fit on ``ratings`` (from ``start``, a model folder, if given) in its step folder."""
+        out = steps.folder(
+            "train",
+            ratings=ratings,
+            movie_index=movie_index,
+            scale=scale,
+            config=train_config,
+            **({"warm_start": Path(start)} if start else {}),
+        )
+        return steps.run(
+            train_model,
+            out,
+            str(ratings),
+            str(movie_index),
+            scale,
+            train_config,
+            str(out / "model"),
+            start,
+        )
+
     report = None
     if holdout_fraction > 0:
         with clock("train_holdout"):
@@ -290,24 +312,7 @@ def cofi_pipeline(
             start = warm["holdout_model_dir"]
             # A held-out model without its own warm start trains cold, with the cold settings.
             holdout_config = config if start else check_parameters(parameters)[1]
-            out = steps.folder(
-                "train",
-                ratings=train_path,
-                movie_index=movie_index,
-                scale=scale,
-                config=holdout_config,
-                **({"warm_start": Path(start)} if start else {}),
-            )
-            held_out = reused.get("holdout") or steps.run(
-                train_model,
-                out,
-                str(train_path),
-                str(movie_index),
-                scale,
-                holdout_config,
-                str(out / "model"),
-                start,
-            )
+            held_out = reused.get("holdout") or train(train_path, holdout_config, start)
         with clock("evaluate"):
             test_path = Path(matrices["test_path"])
             model_dir = Path(held_out["model_dir"])
@@ -324,25 +329,7 @@ def cofi_pipeline(
         link_or_copy(evaluated / "metrics.json", run_dir / "metrics.json")
     # The published model learns from every rating; the held-out one only measured the method.
     with clock("train"):
-        start = warm["model_dir"]
-        out = steps.folder(
-            "train",
-            ratings=ratings_path,
-            movie_index=movie_index,
-            scale=scale,
-            config=config,
-            **({"warm_start": Path(start)} if start else {}),
-        )
-        final = reused.get("final") or steps.run(
-            train_model,
-            out,
-            str(ratings_path),
-            str(movie_index),
-            scale,
-            config,
-            str(out / "model"),
-            start,
-        )
+        final = reused.get("final") or train(ratings_path, config, warm["model_dir"])
     with clock("recommend"):
         model_dir = Path(final["model_dir"])
         out = steps.folder(
