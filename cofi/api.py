@@ -65,6 +65,40 @@ def make_config(
         ) from None
 
 
+def check_ratings(ratings: pd.DataFrame, purpose: str) -> None:
+    """Raise :class:`CofiError` unless ``ratings`` is a usable ratings table.
+
+    It must be a DataFrame with ``user_id``, ``movie_id`` and ``rating``, at least one row, no
+    missing rating and no (user, movie) pair twice; errors name the first bad row by position.
+
+    Args:
+        ratings: the table.
+        purpose: what the ratings are for, for the message of an empty table ("to train on").
+    """
+    if not isinstance(ratings, pd.DataFrame):
+        raise CofiError(f"ratings must be a pandas DataFrame, got {type(ratings).__name__}")
+    missing = {"user_id", "movie_id", "rating"} - set(ratings.columns)
+    if missing:
+        raise CofiError(
+            f"ratings lacks column(s) {sorted(missing)}; it has {list(ratings.columns)}"
+        )
+    if ratings.empty:
+        raise CofiError(f"no ratings {purpose}")
+    absent = ratings["rating"].isna().to_numpy()
+    if absent.any():
+        raise CofiError(
+            f"ratings row {int(np.flatnonzero(absent)[0])}: missing rating "
+            f"({int(absent.sum())} missing rating value(s) in all)"
+        )
+    duplicated = ratings.duplicated(["user_id", "movie_id"]).to_numpy()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated)[0])
+        raise CofiError(
+            f"ratings row {row}: user {ratings['user_id'].iloc[row]} rates movie "
+            f"{ratings['movie_id'].iloc[row]} twice ({int(duplicated.sum())} duplicate pair(s))"
+        )
+
+
 def fit(
     ratings: pd.DataFrame,
     config: TrainConfig | None = None,
@@ -101,26 +135,7 @@ def fit(
         The trained :class:`~cofi.model.Model`.
     """
     config = make_config(config, hyperparameters, warm_start=warm_start is not None)
-    if not isinstance(ratings, pd.DataFrame):
-        raise CofiError(f"ratings must be a pandas DataFrame, got {type(ratings).__name__}")
-    if ratings.empty:
-        raise CofiError("ratings is empty: nothing to train on")
-    missing = {"user_id", "movie_id", "rating"} - set(ratings.columns)
-    if missing:
-        raise CofiError(
-            f"ratings lacks column(s) {sorted(missing)}; it has {list(ratings.columns)}"
-        )
-    if ratings["rating"].isna().any():
-        raise CofiError(
-            f"ratings has {int(ratings['rating'].isna().sum())} missing rating value(s)"
-        )
-    duplicated = ratings.duplicated(["user_id", "movie_id"])
-    if duplicated.any():
-        first = ratings.loc[duplicated].iloc[0]
-        raise CofiError(
-            f"ratings has {int(duplicated.sum())} duplicate (user_id, movie_id) pair(s), "
-            f"e.g. user {first['user_id']} and movie {first['movie_id']}"
-        )
+    check_ratings(ratings, "to train on")
     movies = None
     if movie_ids is not None:
         movies = IndexMap.from_ids(

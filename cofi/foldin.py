@@ -19,7 +19,6 @@ import pandas as pd
 from cofi.errors import CofiError
 from cofi.matrices import IndexMap, RatingTriples
 from cofi.model import Model
-from cofi.schema import RatingScale
 
 logger = logging.getLogger("cofi")
 
@@ -148,33 +147,20 @@ def fold_in(
 
 
 def _checked(model: Model, ratings: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(ratings, pd.DataFrame):
-        raise CofiError(f"ratings must be a pandas DataFrame, got {type(ratings).__name__}")
-    missing = {"user_id", "movie_id", "rating"} - set(ratings.columns)
-    if missing:
-        raise CofiError(
-            f"ratings lacks column(s) {sorted(missing)}; it has {list(ratings.columns)}"
-        )
-    if ratings.empty:
-        raise CofiError("no ratings to fold in")
+    from cofi.api import check_ratings
+
+    check_ratings(ratings, "to fold in")
     ratings = ratings[["user_id", "movie_id", "rating"]].reset_index(drop=True)
     for column in ("user_id", "movie_id"):
         if not pd.api.types.is_integer_dtype(ratings[column]):
             raise CofiError(f"ratings {column} must be integers, got {ratings[column].dtype}")
     rating = ratings["rating"].to_numpy(np.float64)
-    bad = ~np.isfinite(rating) | ~_on_scale(rating, model.scale)
+    bad = ~model.scale.contains(rating)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise CofiError(
             f"ratings row {row}: rating {rating[row]:g} is not on the model's scale "
             f"({model.scale.describe()})"
-        )
-    duplicated = ratings.duplicated(["user_id", "movie_id"])
-    if duplicated.any():
-        row = int(np.flatnonzero(duplicated)[0])
-        raise CofiError(
-            f"ratings row {row}: user {ratings.at[row, 'user_id']} rates movie "
-            f"{ratings.at[row, 'movie_id']} twice"
         )
     known = np.unique(ratings["user_id"][model.users.position_of(ratings["user_id"]) >= 0])
     if known.size:
@@ -188,12 +174,6 @@ def _checked(model: Model, ratings: pd.DataFrame) -> pd.DataFrame:
             f"{unknown.size} movie id(s) are not in the model, e.g. {unknown[:5].tolist()}"
         )
     return ratings
-
-
-def _on_scale(rating: np.ndarray, scale: RatingScale) -> np.ndarray:
-    steps = (rating - scale.minimum) / scale.step
-    inside = (rating >= scale.minimum - 1e-9) & (rating <= scale.maximum + 1e-9)
-    return inside & np.isclose(steps, np.round(steps))
 
 
 def _with_users(

@@ -734,10 +734,7 @@ def _check_rows(
             lambda i, c=column: f"{c} {raw(c, i)!r} is not a positive 32-bit integer",
         )
     ratings = typed["rating"]
-    with np.errstate(invalid="ignore"):
-        steps = (ratings - scale.minimum) / scale.step
-        in_range = (ratings >= scale.minimum) & (ratings <= scale.maximum)
-        on_step = np.abs(steps - np.round(steps)) <= 1e-6
+    in_range, on_step = scale.in_range(ratings), scale.on_step(ratings)
     reject(
         valid & ~in_range,
         lambda i: f"rating {raw('rating', i)} is outside the rating scale ({scale.describe()})",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 
 #: Bumped whenever the layout of the Parquet tables or the manifest changes.
@@ -41,6 +42,20 @@ RECOMMENDATIONS_SCHEMA = pa.schema(
 )
 
 
+#: Each movie's nearest movies (:mod:`cofi.similar`): ``score`` is the cosine similarity, or the
+#: squared distance for the lab's metric.
+SIMILAR_SCHEMA = pa.schema(
+    [
+        pa.field("movie_id", pa.int32(), nullable=False),
+        pa.field("rank", pa.int16(), nullable=False),
+        pa.field("similar_movie_id", pa.int32(), nullable=False),
+        pa.field("similar_title", pa.string(), nullable=True),
+        pa.field("score", pa.float32(), nullable=False),
+        pa.field("model_id", pa.string(), nullable=False),
+    ]
+)
+
+
 @dataclass(frozen=True)
 class RatingScale:
     """The allowed ratings: ``minimum`` to ``maximum`` inclusive, in steps of ``step``."""
@@ -55,6 +70,23 @@ class RatingScale:
 
     def describe(self) -> str:
         return f"{self.minimum:g} to {self.maximum:g} in steps of {self.step:g}"
+
+    def in_range(self, values) -> np.ndarray:
+        """Which of ``values`` lie from ``minimum`` to ``maximum`` (NaN does not)."""
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            return (values >= self.minimum) & (values <= self.maximum)
+
+    def on_step(self, values, tolerance: float = 1e-6) -> np.ndarray:
+        """Which of ``values`` lie on a step ``minimum + k * step`` (within ``tolerance`` steps)."""
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            steps = (values - self.minimum) / self.step
+            return np.abs(steps - np.round(steps)) <= tolerance
+
+    def contains(self, values, tolerance: float = 1e-6) -> np.ndarray:
+        """Which of ``values`` are allowed ratings: in range and on a step."""
+        return self.in_range(values) & self.on_step(values, tolerance)
 
 
 WHOLE_STARS = RatingScale(1.0, 5.0, 1.0)

@@ -25,20 +25,11 @@ import pyarrow.parquet as pq
 from cofi.errors import CofiError
 from cofi.model import SCORE_BLOCK_BYTES, Model
 from cofi.publish import atomic_path
+from cofi.schema import SIMILAR_SCHEMA
 
 Metric = Literal["cosine", "distance"]
 METRICS: tuple[str, ...] = ("cosine", "distance")
 
-SIMILAR_SCHEMA = pa.schema(
-    [
-        pa.field("movie_id", pa.int32(), nullable=False),
-        pa.field("rank", pa.int16(), nullable=False),
-        pa.field("similar_movie_id", pa.int32(), nullable=False),
-        pa.field("similar_title", pa.string(), nullable=True),
-        pa.field("score", pa.float32(), nullable=False),
-        pa.field("model_id", pa.string(), nullable=False),
-    ]
-)
 
 _COLUMNS = {
     "movie_id": np.int32,

@@ -210,9 +210,7 @@ def _parse_rating(text: str, scale) -> float | None:
         value = float(text.strip())
     except ValueError:
         return None
-    steps = (value - scale.minimum) / scale.step
-    on_scale = scale.minimum <= value <= scale.maximum and abs(steps - round(steps)) < 1e-9
-    return value if on_scale else None
+    return value if scale.contains(value, tolerance=1e-9) else None
 
 
 def ask_ratings(published: Published, ask: Ask, out=None) -> pd.DataFrame:

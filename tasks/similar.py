@@ -20,7 +20,7 @@ def similar_movies_table(
     Args:
         model_dir: the saved model.
         movies_path: Parquet with ``movie_id`` and ``title``.
-        out_path: the Parquet file to write (:data:`cofi.similar.SIMILAR_SCHEMA`).
+        out_path: the Parquet file to write (:data:`cofi.schema.SIMILAR_SCHEMA`).
         top_n: neighbours per movie.
         metric: ``"cosine"`` or ``"distance"`` (squared Euclidean).
         min_ratings: movies need at least this many training ratings to appear.

@@ -168,3 +168,17 @@ def test_popular_movies_are_frequent_and_ordered_by_the_movie_effect(model) -> N
         max(5, -(-np.count_nonzero(model.movie_count) // 10)) - 1
     ]
     assert (model.movie_count[popular] >= cutoff).all()
+
+
+def test_fit_names_the_first_bad_row() -> None:
+    ratings = pd.DataFrame(
+        {"user_id": [1, 1, 2, 1], "movie_id": [1, 2, 1, 2], "rating": [4.0, 3.0, 5.0, 2.0]}
+    )
+    with pytest.raises(CofiError, match=r"row 3: user 1 rates movie 2 twice \(1 duplicate"):
+        cofi.fit(ratings, iterations=1)
+    with pytest.raises(
+        CofiError, match=r"row 1: missing rating \(1 missing rating value\(s\) in all\)"
+    ):
+        cofi.fit(ratings.iloc[:3].assign(rating=[4.0, None, 5.0]), iterations=1)
+    with pytest.raises(CofiError, match="no ratings to train on"):
+        cofi.fit(ratings.iloc[:0], iterations=1)

@@ -723,3 +723,12 @@ def test_read_manifest_errors(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text(json.dumps({"schema_version": 0}))
     with pytest.raises(DataError, match="schema_version 0"):
         read_manifest(tmp_path)
+
+
+def test_rating_scale_says_which_values_it_allows() -> None:
+    values = [0.5, 5.0, 4.5, 0.0, 5.5, 3.25, float("nan"), 3.0000001]
+    assert HALF_STARS.in_range(values).tolist() == [1, 1, 1, 0, 0, 1, 0, 1]
+    assert HALF_STARS.on_step(values).tolist() == [1, 1, 1, 1, 1, 0, 0, 1]
+    assert HALF_STARS.contains(values).tolist() == [1, 1, 1, 0, 0, 0, 0, 1]
+    assert not HALF_STARS.contains(3.0000001, tolerance=1e-9)
+    assert WHOLE_STARS.contains([1.0, 5.0]).all() and not WHOLE_STARS.contains([4.5]).any()
