@@ -23,10 +23,10 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import pandas as pd  # noqa: E402
 
 import cofi  # noqa: E402
-from cofi.evaluation import evaluate, split_random  # noqa: E402
-from cofi.movielens import ingest, resolve_source  # noqa: E402
-from cofi.schema import KNOWN_DATASETS  # noqa: E402
-from cofi.training import LAB_CONFIG  # noqa: E402
+from cofi.data.movielens import ingest, resolve_source  # noqa: E402
+from cofi.data.schema import KNOWN_DATASETS  # noqa: E402
+from cofi.evaluation.holdout import evaluate, split_random  # noqa: E402
+from cofi.models.config import LAB_CONFIG  # noqa: E402
 
 DATASETS = ["ml-latest-small", "ml-100k"]
 

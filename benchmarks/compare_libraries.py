@@ -2,12 +2,12 @@
 
 Protocol (the same for every row of a table):
 
-- Split: a seeded 75/25 per-user random split (``cofi.splits.split_per_user_random``,
+- Split: a seeded 75/25 per-user random split (``cofi.evaluation.splits.split_per_user_random``,
   ``test_fraction=0.25``, ``seed``, ``min_train=1``), so every test user has training ratings.
 - Rating metrics (RMSE, MAE): on every held-out rating. Predictions are clipped to the dataset's
   rating scale, as ``Model.predict`` and Surprise's ``predict`` both do. Unknown movies fall back
   as each library does (cofi: global mean + user bias; Surprise: global mean + user bias).
-- Ranking metrics (P@10, NDCG@10, ``cofi.metrics.ranking_report``): every user with held-out
+- Ranking metrics (P@10, NDCG@10, ``cofi.evaluation.metrics.ranking_report``): every user with held-out
   ratings gets a top-10 list; relevant = all of the user's held-out movies (threshold None).
   Candidates are the movies of the training split (cofi: ``min_ratings=1``), minus the movies
   the user rated in training. Ties go to the lower movie id.
@@ -23,12 +23,12 @@ Protocol (the same for every row of a table):
   The ranking objective scores preference, not ratings, so its RMSE/MAE are "-".
 - Baselines: the training global mean, each movie's training mean (global mean for a movie
   without training ratings; its lists rank movies by mean rating) and popularity
-  (``cofi.metrics.popularity_recommendations``: the most-rated unseen training movies).
+  (``cofi.evaluation.metrics.popularity_recommendations``: the most-rated unseen training movies).
 - Fit seconds: wall time of the fit call only (cofi's includes TensorFlow graph tracing and
   building its index; Surprise's excludes building its trainset). Single process, 2 CPU cores.
 
 With ``--folds``, ml-100k's predefined 5-fold cross-validation (``u1``..``u5`` via
-``cofi.splits.split_predefined``) adds the RMSE of each rating model per fold and their mean.
+``cofi.evaluation.splits.split_predefined``) adds the RMSE of each rating model per fold and their mean.
 
     COFI_MOVIELENS_DIR=../shared/movielens python benchmarks/compare_libraries.py \\
         [--datasets ml-latest-small ml-100k] [--folds] [--seed 0]
@@ -51,10 +51,10 @@ import pandas as pd  # noqa: E402
 
 import cofi  # noqa: E402
 from cofi.api import infer_scale  # noqa: E402
-from cofi.metrics import popularity_recommendations, ranking_report, rating_report  # noqa: E402
-from cofi.movielens import ingest, resolve_source  # noqa: E402
-from cofi.schema import KNOWN_DATASETS, RatingScale  # noqa: E402
-from cofi.splits import split_per_user_random, split_predefined  # noqa: E402
+from cofi.data.movielens import ingest, resolve_source  # noqa: E402
+from cofi.data.schema import KNOWN_DATASETS, RatingScale  # noqa: E402
+from cofi.evaluation.metrics import popularity_recommendations, ranking_report, rating_report  # noqa: E402
+from cofi.evaluation.splits import split_per_user_random, split_predefined  # noqa: E402
 
 DATASETS = ["ml-latest-small", "ml-100k"]
 TEST_FRACTION = 0.25

@@ -23,10 +23,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import cofi  # noqa: E402
-from cofi.evaluation import rmse  # noqa: E402
-from cofi.foldin import fold_in  # noqa: E402
-from cofi.movielens import ingest, resolve_source  # noqa: E402
-from cofi.schema import KNOWN_DATASETS  # noqa: E402
+from cofi.data.movielens import ingest, resolve_source  # noqa: E402
+from cofi.data.schema import KNOWN_DATASETS  # noqa: E402
+from cofi.evaluation.holdout import rmse  # noqa: E402
+from cofi.models.foldin import fold_in  # noqa: E402
 
 
 def main() -> None:

@@ -28,8 +28,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cofi.evaluation import mae, rmse  # noqa: E402
-from cofi.synthetic import generate  # noqa: E402
+from cofi.data.synthetic import generate  # noqa: E402
+from cofi.evaluation.holdout import mae, rmse  # noqa: E402
 
 
 def peak_rss_mb(who: int) -> float:

@@ -18,10 +18,10 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
 
-from cofi.matrices import IndexMap  # noqa: E402
-from cofi.model import Model  # noqa: E402
-from cofi.schema import HALF_STARS  # noqa: E402
-from cofi.training import TrainConfig  # noqa: E402
+from cofi.data.matrices import IndexMap  # noqa: E402
+from cofi.data.schema import HALF_STARS  # noqa: E402
+from cofi.models.config import TrainConfig  # noqa: E402
+from cofi.models.model import Model  # noqa: E402
 
 
 def random_model(

@@ -1,9 +1,9 @@
 """Time the training formulations on one dataset and print seconds per epoch and hold-out RMSE.
 
-Each variant trains the same sparse cost (cofi.cost.cofi_cost_sparse) with Keras Adam; they differ
+Each variant trains the same sparse cost (cofi.models.cost.cofi_cost_sparse) with Keras Adam; they differ
 in batch size and whether the step is compiled by XLA. Used to choose cofi's mini-batch defaults.
 
-    python -m cofi.synthetic /tmp/syn5m --ratings 5000000
+    python -m cofi.data.synthetic /tmp/syn5m --ratings 5000000
     python benchmarks/train_formulations.py /tmp/syn5m --features 32 --epochs 3
 """
 
@@ -23,10 +23,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from cofi.cost import cofi_cost_sparse  # noqa: E402
-from cofi.evaluation import rmse, split_random  # noqa: E402
-from cofi.matrices import build_triples, normalize_triples  # noqa: E402
-from cofi.movielens import ingest  # noqa: E402
+from cofi.data.matrices import build_triples, normalize_triples  # noqa: E402
+from cofi.data.movielens import ingest  # noqa: E402
+from cofi.evaluation.holdout import rmse, split_random  # noqa: E402
+from cofi.models.cost import cofi_cost_sparse  # noqa: E402
 
 
 def run(

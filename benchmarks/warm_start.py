@@ -23,10 +23,11 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import pandas as pd  # noqa: E402
 
 import cofi  # noqa: E402
-from cofi.api import WARM_START_DEFAULTS, infer_scale  # noqa: E402
-from cofi.evaluation import rmse, split_random  # noqa: E402
-from cofi.movielens import ingest, resolve_source  # noqa: E402
-from cofi.schema import KNOWN_DATASETS  # noqa: E402
+from cofi.api import infer_scale  # noqa: E402
+from cofi.data.movielens import ingest, resolve_source  # noqa: E402
+from cofi.data.schema import KNOWN_DATASETS  # noqa: E402
+from cofi.evaluation.holdout import rmse, split_random  # noqa: E402
+from cofi.models.config import WARM_START_DEFAULTS  # noqa: E402
 
 
 def load(dataset: str, source: str | None, work: Path) -> pd.DataFrame:

@@ -13,21 +13,21 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "fit": "cofi.api",
-    "Model": "cofi.model",
-    "load_model": "cofi.model",
-    "cofi_cost": "cofi.cost",
-    "cofi_cost_sparse": "cofi.cost",
-    "normalize_ratings": "cofi.matrices",
-    "normalize_triples": "cofi.matrices",
-    "IndexMap": "cofi.matrices",
-    "RatingTriples": "cofi.matrices",
-    "build_triples": "cofi.matrices",
-    "TrainConfig": "cofi.training",
-    "LAB_CONFIG": "cofi.training",
-    "train": "cofi.training",
-    "evaluate": "cofi.evaluation",
-    "split_random": "cofi.evaluation",
-    "RatingScale": "cofi.schema",
+    "Model": "cofi.models.model",
+    "load_model": "cofi.models.model",
+    "cofi_cost": "cofi.models.cost",
+    "cofi_cost_sparse": "cofi.models.cost",
+    "normalize_ratings": "cofi.data.matrices",
+    "normalize_triples": "cofi.data.matrices",
+    "IndexMap": "cofi.data.matrices",
+    "RatingTriples": "cofi.data.matrices",
+    "build_triples": "cofi.data.matrices",
+    "TrainConfig": "cofi.models.config",
+    "LAB_CONFIG": "cofi.models.config",
+    "train": "cofi.models.training",
+    "evaluate": "cofi.evaluation.holdout",
+    "split_random": "cofi.evaluation.holdout",
+    "RatingScale": "cofi.data.schema",
     "CofiError": "cofi.errors",
     "DataError": "cofi.errors",
     "ChecksumError": "cofi.errors",
@@ -49,16 +49,17 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from cofi.api import fit
-    from cofi.cost import cofi_cost, cofi_cost_sparse
-    from cofi.errors import ChecksumError, CofiError, DataError, TrainingError
-    from cofi.evaluation import evaluate, split_random
-    from cofi.matrices import (
+    from cofi.data.matrices import (
         IndexMap,
         RatingTriples,
         build_triples,
         normalize_ratings,
         normalize_triples,
     )
-    from cofi.model import Model, load_model
-    from cofi.schema import RatingScale
-    from cofi.training import LAB_CONFIG, TrainConfig, train
+    from cofi.data.schema import RatingScale
+    from cofi.errors import ChecksumError, CofiError, DataError, TrainingError
+    from cofi.evaluation.holdout import evaluate, split_random
+    from cofi.models.config import LAB_CONFIG, TrainConfig
+    from cofi.models.cost import cofi_cost, cofi_cost_sparse
+    from cofi.models.model import Model, load_model
+    from cofi.models.training import train

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
 
+from cofi.data.matrices import IndexMap, RatingTriples, build_triples, normalize_triples
+from cofi.data.schema import RatingScale
 from cofi.errors import CofiError
-from cofi.matrices import IndexMap, RatingTriples, build_triples, normalize_triples
-from cofi.model import Model, seen_csr
-from cofi.schema import RatingScale
-from cofi.training import ProgressCallback, TrainConfig, split_validation, train
-from cofi.warm import warm_start_parameters
+from cofi.models.config import TrainConfig, make_config
+from cofi.models.model import Model, seen_csr
+from cofi.models.training import ProgressCallback, split_validation, train
+from cofi.models.warm import warm_start_parameters
 
 
 def infer_scale(rating: np.ndarray) -> RatingScale:
@@ -25,44 +25,6 @@ def infer_scale(rating: np.ndarray) -> RatingScale:
         )
     fractional = not np.allclose(rating, np.round(rating))
     return RatingScale(float(rating.min()), float(rating.max()), 0.5 if fractional else 1.0)
-
-
-#: Defaults that differ by objective, chosen on validation data like the global ones
-#: (benchmarks/choose_defaults.py; the ranking objective on ml-100k per-user validation splits).
-#: They apply when ``fit`` starts from the default configuration and the caller does not set them.
-OBJECTIVE_DEFAULTS: dict[str, dict] = {
-    "ranking": {"lambda_": 10.0, "unobserved_weight": 0.2},
-}
-
-
-#: Defaults for a warm start (benchmarks/warm_start.py). Adam starts with fresh moments, so its
-#: first steps move every parameter by about the learning rate: at the cold default (0.05) that
-#: undoes much of the warm start, at 0.02 it reaches the cold run's cost in half the steps. The
-#: tolerance stops training once converged, which is where a warm start saves its time.
-WARM_START_DEFAULTS: dict = {"learning_rate": 0.02, "tolerance": 1e-3}
-
-
-def make_config(
-    config: TrainConfig | None, hyperparameters: dict, *, warm_start: bool = False
-) -> TrainConfig:
-    """``config`` (default ``TrainConfig()``) with ``hyperparameters`` overriding its fields.
-
-    Without a ``config``, the chosen objective's own defaults (:data:`OBJECTIVE_DEFAULTS`)
-    and, for a warm start, :data:`WARM_START_DEFAULTS` come between the global defaults and
-    ``hyperparameters``.
-    """
-    base = (config or TrainConfig()).model_dump()
-    if config is None:
-        objective = hyperparameters.get("objective", base["objective"])
-        base.update(OBJECTIVE_DEFAULTS.get(objective, {}))
-        if warm_start:
-            base.update(WARM_START_DEFAULTS)
-    try:
-        return TrainConfig(**{**base, **hyperparameters})
-    except ValidationError as error:
-        raise CofiError(
-            f"invalid hyperparameters: {error}\nknown names: {sorted(TrainConfig.model_fields)}"
-        ) from None
 
 
 def check_ratings(ratings: pd.DataFrame, purpose: str) -> None:
@@ -112,13 +74,13 @@ def fit(
     """Train a collaborative-filtering model on a ratings table.
 
     The ratings are centred as the objective asks (per-movie means for the lab's cost, the global
-    mean for the default biased MF; see :mod:`cofi.variants`), then the parameters are fitted
+    mean for the default biased MF; see :mod:`cofi.models.objectives`), then the parameters are fitted
     by Adam on that cost with TensorFlow's autodiff.
 
     Args:
         ratings: a DataFrame with ``user_id``, ``movie_id`` and ``rating`` (other columns are
             ignored), one row per (user, movie).
-        config: a full :class:`~cofi.training.TrainConfig` (``cofi.LAB_CONFIG`` for the lab's
+        config: a full :class:`~cofi.models.config.TrainConfig` (``cofi.LAB_CONFIG`` for the lab's
             settings); keywords override its fields.
         scale: the rating scale predictions are clipped to; inferred from the ratings if omitted.
         movie_ids: every movie the index should hold (default: the rated ones). Movies without
@@ -127,12 +89,12 @@ def fit(
         warm_start: a previous model (same objective and ``n_features``) to start from: movies
             and users it knows begin at its parameters, new ones at seeded random values. With
             ``tolerance`` set, training stops once converged, in fewer steps than from scratch.
-        **hyperparameters: any :class:`~cofi.training.TrainConfig` field: ``n_features``,
+        **hyperparameters: any :class:`~cofi.models.config.TrainConfig` field: ``n_features``,
             ``lambda_``, ``learning_rate``, ``iterations``, ``seed``, ``init_scale``, ``dtype``,
             ``method``, ``log_every``. Unknown names or bad values raise :class:`CofiError`.
 
     Returns:
-        The trained :class:`~cofi.model.Model`.
+        The trained :class:`~cofi.models.model.Model`.
     """
     config = make_config(config, hyperparameters, warm_start=warm_start is not None)
     check_ratings(ratings, "to train on")
@@ -199,7 +161,7 @@ def fit_triples(
 
 def recentre(triples: RatingTriples, offset: np.ndarray, objective: str) -> RatingTriples:
     """Centre ``triples`` by an offset learned elsewhere, as :func:`centre_targets` would."""
-    from cofi.variants import VARIANTS
+    from cofi.models.objectives import VARIANTS
 
     if VARIANTS[objective].centring == "none":
         rating = np.ones_like(triples.rating, dtype=np.float32)
@@ -213,10 +175,10 @@ def recentre(triples: RatingTriples, offset: np.ndarray, objective: str) -> Rati
 def centre_targets(triples: RatingTriples, objective: str) -> tuple[RatingTriples, np.ndarray]:
     """The training targets of ``objective`` and the per-movie offset added back to predictions.
 
-    ``lab``: ratings minus each movie's mean (:func:`cofi.matrices.normalize_triples`);
+    ``lab``: ratings minus each movie's mean (:func:`cofi.data.matrices.normalize_triples`);
     ``biased``/``svdpp``: ratings minus the global mean; ``ranking``: 1 for every rating.
     """
-    from cofi.variants import VARIANTS
+    from cofi.models.objectives import VARIANTS
 
     centring = VARIANTS[objective].centring
     if centring == "movie_mean":

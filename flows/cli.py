@@ -7,7 +7,7 @@
     cofi eval                          the published run's held-out metrics, rating and ranking
 
 Everything but ``run`` reads the last published run (``<data>/latest``) and needs only the
-cofi library; ``run`` loads Prefect. Titles are matched fuzzily (:mod:`cofi.titles`). A problem
+cofi library; ``run`` loads Prefect. Titles are matched fuzzily (:mod:`cofi.outputs.titles`). A problem
 is reported in one line and exit status 2, never a traceback.
 """
 
@@ -50,7 +50,7 @@ class Published:
 
     @cached_property
     def model(self):
-        from cofi.model import load_model
+        from cofi.models.model import load_model
 
         self.summary  # noqa: B018 - a missing run is reported before a missing model
         return load_model(self.root / "latest" / "model")
@@ -66,7 +66,7 @@ class Published:
 
     @cached_property
     def titles(self):
-        from cofi.titles import TitleIndex
+        from cofi.outputs.titles import TitleIndex
 
         model = self.model
         counts = pd.Series(model.movie_count, index=model.movies.ids)
@@ -190,7 +190,7 @@ def read_ratings_file(path: Path, published: Published) -> pd.DataFrame:
 
 def _same_movie(typed: str, title) -> bool:
     """Whether ``typed`` names ``title``: the same words, give or take year and article."""
-    from cofi.titles import exact_forms, normalize_title
+    from cofi.outputs.titles import exact_forms, normalize_title
 
     return isinstance(title, str) and bool(
         exact_forms(normalize_title(typed)) & exact_forms(normalize_title(title))
@@ -215,7 +215,7 @@ def _parse_rating(text: str, scale) -> float | None:
 
 def ask_ratings(published: Published, ask: Ask, out=None) -> pd.DataFrame:
     """Ask for titles and ratings until an empty title (or end of input)."""
-    from cofi.titles import MIN_SCORE
+    from cofi.outputs.titles import MIN_SCORE
 
     out = out or sys.stdout
     scale = published.model.scale
@@ -274,7 +274,7 @@ def _ask_choice(ask: Ask, n: int, out) -> int | None:
 
 
 def cmd_rate(args: argparse.Namespace, ask: Ask | None = None) -> int:
-    from cofi.foldin import fold_in
+    from cofi.models.foldin import fold_in
 
     published = Published(args.data_dir)
     model = published.model
@@ -331,7 +331,7 @@ def cmd_rate(args: argparse.Namespace, ask: Ask | None = None) -> int:
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    from cofi.similar import similar_movies
+    from cofi.outputs.similar import similar_movies
 
     published = Published(args.data_dir)
     movie_id, title = published.titles.find(args.movie)
@@ -359,9 +359,9 @@ def cmd_similar(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from cofi.evaluation import format_report
-    from cofi.metrics import popularity_recommendations, ranking_report
-    from cofi.model import load_model
+    from cofi.evaluation.holdout import format_report
+    from cofi.evaluation.metrics import popularity_recommendations, ranking_report
+    from cofi.models.model import load_model
 
     published = Published(args.data_dir)
     summary = published.summary

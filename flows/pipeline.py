@@ -23,14 +23,19 @@ from prefect import flow  # noqa: E402
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator  # noqa: E402
 
 from cofi import settings  # noqa: E402
-from cofi.api import OBJECTIVE_DEFAULTS, WARM_START_DEFAULTS, make_config  # noqa: E402
-from cofi.caching import content_key, file_digest, link_or_copy, step_dir  # noqa: E402
+from cofi.data.movielens import read_manifest  # noqa: E402
+from cofi.data.schema import KNOWN_DATASETS  # noqa: E402
 from cofi.errors import CofiError  # noqa: E402
-from cofi.evaluation import format_report  # noqa: E402
-from cofi.movielens import read_manifest  # noqa: E402
-from cofi.publish import atomic_path, new_run_dir  # noqa: E402
-from cofi.schema import KNOWN_DATASETS  # noqa: E402
-from cofi.training import LAB_CONFIG, TrainConfig  # noqa: E402
+from cofi.evaluation.holdout import format_report  # noqa: E402
+from cofi.models.config import (  # noqa: E402  # noqa: E402
+    LAB_CONFIG,
+    OBJECTIVE_DEFAULTS,
+    WARM_START_DEFAULTS,
+    TrainConfig,
+    make_config,
+)
+from cofi.outputs.caching import content_key, file_digest, link_or_copy, step_dir  # noqa: E402
+from cofi.outputs.publish import atomic_path, new_run_dir  # noqa: E402
 from tasks.evaluate import evaluate_model  # noqa: E402
 from tasks.ingest import dataset_key, ingest_movielens  # noqa: E402
 from tasks.matrices import build_matrices  # noqa: E402
@@ -47,7 +52,7 @@ class _Steps:
     """Runs steps whose outputs live in content-addressed folders, cached in Prefect too.
 
     A step's folder is keyed on the content of its input files and its parameters
-    (:func:`cofi.caching.content_key`). When the folder already holds the step's summary, the
+    (:func:`cofi.outputs.caching.content_key`). When the folder already holds the step's summary, the
     task is a Prefect cache hit (shown as Cached in the UI) and returns at once; ``refresh``, or
     a folder that lost its summary, recomputes.
     """
@@ -146,7 +151,7 @@ def check_parameters(parameters: dict, warm_start: bool = False) -> tuple[Pipeli
     """Validate every flow parameter at once; returns the options and the TrainConfig fields.
 
     ``warm_start``: whether training will start from a previous model, whose own defaults
-    (:data:`cofi.api.WARM_START_DEFAULTS`) then fill what is not given.
+    (:data:`cofi.models.config.WARM_START_DEFAULTS`) then fill what is not given.
     """
     training = {
         name: parameters[name]
@@ -164,7 +169,7 @@ def check_parameters(parameters: dict, warm_start: bool = False) -> tuple[Pipeli
             "early on ratings the starting model was trained on; use one or the other"
         )
     try:
-        # The objective's own defaults (cofi.api.OBJECTIVE_DEFAULTS) fill what is not given.
+        # The objective's own defaults (cofi.models.config.OBJECTIVE_DEFAULTS) fill what is not given.
         return checked, make_config(None, training, warm_start=warm_start).model_dump()
     except CofiError as error:
         raise ValueError(f"invalid cofi-pipeline parameters: {error}") from None

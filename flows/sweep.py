@@ -23,9 +23,9 @@ from prefect.task_runners import ThreadPoolTaskRunner  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 
 from cofi import settings  # noqa: E402
-from cofi.publish import new_run_dir  # noqa: E402
-from cofi.schema import KNOWN_DATASETS  # noqa: E402
-from cofi.sweep import METRICS, Metric, SweepSpace, expand  # noqa: E402
+from cofi.data.schema import KNOWN_DATASETS  # noqa: E402
+from cofi.evaluation.sweep import METRICS, Metric, SweepSpace, expand  # noqa: E402
+from cofi.outputs.publish import new_run_dir  # noqa: E402
 from tasks.ingest import dataset_key, ingest_movielens  # noqa: E402
 from tasks.matrices import build_matrices  # noqa: E402
 from tasks.sweep import prepare_sweep_data, score_trial, write_sweep_results  # noqa: E402

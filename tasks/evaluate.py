@@ -7,9 +7,9 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from cofi.evaluation import evaluate, format_report
-from cofi.model import load_model
-from cofi.publish import atomic_path
+from cofi.evaluation.holdout import evaluate, format_report
+from cofi.models.model import load_model
+from cofi.outputs.publish import atomic_path
 from tasks.io import read_ratings
 
 

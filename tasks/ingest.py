@@ -7,8 +7,8 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from cofi.movielens import ingest, resolve_source
-from cofi.schema import KNOWN_DATASETS
+from cofi.data.movielens import ingest, resolve_source
+from cofi.data.schema import KNOWN_DATASETS
 
 
 def dataset_key(dataset: str | None, source: str | None) -> str:

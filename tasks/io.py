@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cofi.publish import atomic_path
+from cofi.outputs.publish import atomic_path
 
 RATING_COLUMNS = ["user_id", "movie_id", "rating"]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 from prefect import get_run_logger, task
 
-from cofi.evaluation import split_stable
-from cofi.matrices import IndexMap, build_triples, matrix_summary
+from cofi.data.matrices import IndexMap, build_triples, matrix_summary
+from cofi.evaluation.holdout import split_stable
 from tasks.io import read_ratings, write_parquet
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 from prefect import get_run_logger, task
 
-from cofi.model import load_model
-from cofi.publish import publish
-from cofi.recommend import combine_parts, shard_users, write_recommendations
+from cofi.models.model import load_model
+from cofi.outputs.publish import publish
+from cofi.outputs.recommendations import combine_parts, shard_users, write_recommendations
 
 
 @task(name="recommend-shard", retries=1)

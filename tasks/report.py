@@ -10,7 +10,7 @@ import pandas as pd
 from prefect import task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 
-from cofi.report import metrics_rows, plot_run, report_markdown
+from cofi.outputs.report import metrics_rows, plot_run, report_markdown
 
 METRICS_KEY = "cofi-eval-metrics"
 REPORT_KEY = "cofi-report"

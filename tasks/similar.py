@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 from prefect import get_run_logger, task
 
-from cofi.model import load_model
-from cofi.similar import write_similar
+from cofi.models.model import load_model
+from cofi.outputs.similar import write_similar
 
 
 @task(name="similar-movies")
@@ -20,7 +20,7 @@ def similar_movies_table(
     Args:
         model_dir: the saved model.
         movies_path: Parquet with ``movie_id`` and ``title``.
-        out_path: the Parquet file to write (:data:`cofi.schema.SIMILAR_SCHEMA`).
+        out_path: the Parquet file to write (:data:`cofi.data.schema.SIMILAR_SCHEMA`).
         top_n: neighbours per movie.
         metric: ``"cosine"`` or ``"distance"`` (squared Euclidean).
         min_ratings: movies need at least this many training ratings to appear.

@@ -11,8 +11,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from cofi.errors import CofiError
-from cofi.publish import atomic_path
-from cofi.sweep import (
+from cofi.evaluation.sweep import (
     SCORE_COLUMNS,
     best_config,
     full_config,
@@ -20,6 +19,7 @@ from cofi.sweep import (
     score_config,
     split_for_validation,
 )
+from cofi.outputs.publish import atomic_path
 from tasks.io import read_ratings, write_parquet
 
 
@@ -78,7 +78,7 @@ def score_trial(
         min_ratings: training ratings a movie needs to be recommended.
 
     Returns:
-        ``trial``, the configuration's fields, the scores of :func:`cofi.sweep.score_config`
+        ``trial``, the configuration's fields, the scores of :func:`cofi.evaluation.sweep.score_config`
         and ``error`` (None when training succeeded).
     """
     logger = get_run_logger()
@@ -109,7 +109,7 @@ def write_sweep_results(results: list[dict], out_dir: str, metric: str) -> dict:
     each atomically.
 
     Returns:
-        The three paths and the best trial (see :func:`cofi.sweep.best_config`; NaN scores
+        The three paths and the best trial (see :func:`cofi.evaluation.sweep.best_config`; NaN scores
         become None, so the summary is JSON).
     """
     frame = results_frame(results)

@@ -9,8 +9,8 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 import cofi
-from cofi.schema import RatingScale
-from cofi.training import TrainConfig
+from cofi.data.schema import RatingScale
+from cofi.models.config import TrainConfig
 from tasks.io import read_ratings
 
 
@@ -29,7 +29,7 @@ def train_model(
         ratings_path: Parquet with ``user_id``, ``movie_id``, ``rating``.
         movie_index_path: Parquet with every ``movie_id`` the model's index should hold.
         scale: the rating scale (``minimum``, ``maximum``, ``step``).
-        config: :class:`cofi.training.TrainConfig` fields.
+        config: :class:`cofi.models.config.TrainConfig` fields.
         model_dir: where the model is saved.
         warm_start_dir: a previous model to start from (see :func:`cofi.fit`'s ``warm_start``).
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from prefect import get_run_logger, task
 
 from cofi.errors import CofiError
-from cofi.model import load_model
-from cofi.training import TrainConfig
-from cofi.warm import check_warm_start
+from cofi.models.config import TrainConfig
+from cofi.models.model import load_model
+from cofi.models.warm import check_warm_start
 
 
 @task(name="find-warm-start")

@@ -10,7 +10,7 @@ import cofi
 
 
 def test_importing_all_of_cofi_leaves_prefect_out() -> None:
-    modules = [f"cofi.{m.name}" for m in pkgutil.iter_modules(cofi.__path__)]
+    modules = [m.name for m in pkgutil.walk_packages(cofi.__path__, "cofi.")]
     code = (
         "import sys, importlib\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from cofi.model import load_model
+from cofi.models.model import load_model
 from flows.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]

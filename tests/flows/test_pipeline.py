@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
-from cofi.schema import RECOMMENDATIONS_SCHEMA
-from cofi.similar import SIMILAR_SCHEMA
+from cofi.data.schema import RECOMMENDATIONS_SCHEMA
+from cofi.outputs.similar import SIMILAR_SCHEMA
 
 
 @pytest.fixture(scope="module")

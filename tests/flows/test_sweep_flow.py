@@ -10,7 +10,7 @@ import pytest
 from prefect.artifacts import Artifact
 from prefect.testing.utilities import prefect_test_harness
 
-from cofi.sweep import full_config
+from cofi.evaluation.sweep import full_config
 
 KEYS = ["user_id", "movie_id"]
 

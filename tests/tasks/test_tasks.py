@@ -12,8 +12,8 @@ import pytest
 from prefect.logging import disable_run_logger
 
 import cofi
-from cofi.model import load_model
-from cofi.similar import SIMILAR_SCHEMA, similar_movies
+from cofi.models.model import load_model
+from cofi.outputs.similar import SIMILAR_SCHEMA, similar_movies
 from tasks.evaluate import evaluate_model
 from tasks.ingest import dataset_key, ingest_movielens
 from tasks.matrices import build_matrices
@@ -125,7 +125,7 @@ def test_similar_movies_table_writes_the_library_table(tmp_path) -> None:
 
 
 def test_find_warm_start_says_why_it_starts_cold(tmp_path) -> None:
-    from cofi.training import TrainConfig
+    from cofi.models.config import TrainConfig
     from tasks.warm import find_warm_start
 
     config = TrainConfig(n_features=3).model_dump()

@@ -1,0 +1,119 @@
+"""The typed schema of cofi's Parquet tables, rating scales and the known GroupLens datasets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+#: Bumped whenever the layout of the Parquet tables or the manifest changes.
+SCHEMA_VERSION = 2
+
+RATINGS_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("movie_id", pa.int32(), nullable=False),
+        pa.field("rating", pa.float32(), nullable=False),
+        pa.field("timestamp", pa.timestamp("s", tz="UTC"), nullable=False),
+    ]
+)
+
+MOVIES_SCHEMA = pa.schema(
+    [
+        pa.field("movie_id", pa.int32(), nullable=False),
+        pa.field("title", pa.string(), nullable=False),
+        pa.field("genres", pa.string(), nullable=False),
+        pa.field("year", pa.int16(), nullable=True),
+    ]
+)
+
+RECOMMENDATIONS_SCHEMA = pa.schema(
+    [
+        pa.field("user_id", pa.int32(), nullable=False),
+        pa.field("rank", pa.int16(), nullable=False),
+        pa.field("movie_id", pa.int32(), nullable=False),
+        pa.field("title", pa.string(), nullable=True),
+        pa.field("predicted_rating", pa.float32(), nullable=False),
+        # True where the user had too few ratings and got the popular list (cold start).
+        pa.field("fallback", pa.bool_(), nullable=False),
+        pa.field("model_id", pa.string(), nullable=False),
+    ]
+)
+
+
+#: Each movie's nearest movies (:mod:`cofi.outputs.similar`): ``score`` is the cosine similarity, or the
+#: squared distance for the lab's metric.
+SIMILAR_SCHEMA = pa.schema(
+    [
+        pa.field("movie_id", pa.int32(), nullable=False),
+        pa.field("rank", pa.int16(), nullable=False),
+        pa.field("similar_movie_id", pa.int32(), nullable=False),
+        pa.field("similar_title", pa.string(), nullable=True),
+        pa.field("score", pa.float32(), nullable=False),
+        pa.field("model_id", pa.string(), nullable=False),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class RatingScale:
+    """The allowed ratings: ``minimum`` to ``maximum`` inclusive, in steps of ``step``."""
+
+    minimum: float
+    maximum: float
+    step: float
+
+    def __post_init__(self) -> None:
+        if not (self.step > 0 and self.minimum < self.maximum):
+            raise ValueError(f"invalid rating scale {self}: need step > 0 and minimum < maximum")
+
+    def describe(self) -> str:
+        return f"{self.minimum:g} to {self.maximum:g} in steps of {self.step:g}"
+
+    def in_range(self, values) -> np.ndarray:
+        """Which of ``values`` lie from ``minimum`` to ``maximum`` (NaN does not)."""
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            return (values >= self.minimum) & (values <= self.maximum)
+
+    def on_step(self, values, tolerance: float = 1e-6) -> np.ndarray:
+        """Which of ``values`` lie on a step ``minimum + k * step`` (within ``tolerance`` steps)."""
+        values = np.asarray(values, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            steps = (values - self.minimum) / self.step
+            return np.abs(steps - np.round(steps)) <= tolerance
+
+    def contains(self, values, tolerance: float = 1e-6) -> np.ndarray:
+        """Which of ``values`` are allowed ratings: in range and on a step."""
+        return self.in_range(values) & self.on_step(values, tolerance)
+
+
+WHOLE_STARS = RatingScale(1.0, 5.0, 1.0)
+HALF_STARS = RatingScale(0.5, 5.0, 0.5)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A GroupLens MovieLens release: where it is published and its rating scale."""
+
+    name: str
+    url: str
+    scale: RatingScale
+
+
+GROUPLENS_BASE_URL = "https://files.grouplens.org/datasets/movielens"
+
+KNOWN_DATASETS: dict[str, DatasetInfo] = {
+    name: DatasetInfo(name, f"{GROUPLENS_BASE_URL}/{name}.zip", scale)
+    for name, scale in [
+        ("ml-latest-small", HALF_STARS),
+        ("ml-100k", WHOLE_STARS),
+        ("ml-1m", WHOLE_STARS),
+        ("ml-10m", HALF_STARS),
+        ("ml-20m", HALF_STARS),
+        ("ml-25m", HALF_STARS),
+        ("ml-32m", HALF_STARS),
+        ("ml-latest", HALF_STARS),
+    ]
+}

@@ -1,0 +1,1 @@
+"""Evaluation: splits, rating and ranking metrics, baselines, hold-out evaluation and sweeps."""

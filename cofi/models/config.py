@@ -1,0 +1,127 @@
+"""Training hyperparameters: one typed, validated configuration, and the defaults behind it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cofi.errors import CofiError
+
+
+class TrainConfig(BaseModel):
+    """Hyperparameters of one training run. Unknown fields and bad values fail at once.
+
+    The defaults were chosen on held-out ratings (see README, "Choosing the defaults");
+    :data:`LAB_CONFIG` holds the lab's settings.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    n_features: int = Field(
+        default=30, ge=1, le=4096, description="length of each movie/user vector"
+    )
+    objective: Literal["lab", "biased", "svdpp", "ranking"] = Field(
+        default="biased",
+        description="the model variant (a cost function): see cofi.models.objectives",
+    )
+    lambda_: float = Field(default=15.0, ge=0.0, description="L2 regularization strength")
+    regularization: Literal["uniform", "weighted"] = Field(
+        default="uniform",
+        description="the lab's uniform L2 penalty, or one weighted by each row's rating count",
+    )
+    learning_rate: float = Field(default=0.05, gt=0.0, le=10.0, description="Adam learning rate")
+    iterations: int = Field(default=100, ge=1, le=1_000_000, description="optimizer steps")
+    init_scale: float = Field(
+        default=0.1, gt=0.0, description="std of the normal initial values of X and W"
+    )
+    seed: int = Field(default=0, ge=0, description="seeds initialization (and any sampling)")
+    dtype: Literal["float32", "float64"] = "float32"
+    method: Literal["auto", "dense", "sparse", "minibatch"] = Field(
+        default="auto",
+        description=(
+            "dense Y/R matrices, the sparse observed-ratings form (full batch), or shuffled "
+            "mini-batches of observed ratings; auto picks by size"
+        ),
+    )
+    unobserved_weight: float = Field(
+        default=0.05,
+        ge=0.0,
+        le=1.0,
+        description="weight of each unrated (user, movie) pair, for objective='ranking'",
+    )
+    log_every: int = Field(default=20, ge=1, description="log the loss every this many iterations")
+    schedule: Literal["auto", "constant", "cosine"] = Field(
+        default="auto",
+        description=(
+            "learning-rate schedule: constant, or cosine decay to 5% over the run; auto is "
+            "constant for full-batch steps and cosine for mini-batches, whose noise needs it"
+        ),
+    )
+    validation_fraction: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=0.5,
+        description=(
+            "share of the training ratings set aside (seeded) to stop early: training stops "
+            "once their RMSE has not improved for `patience` checks, and keeps the best state"
+        ),
+    )
+    patience: int = Field(default=2, ge=1, description="checks without improvement before stopping")
+    batch_size: int = Field(default=250_000, ge=1, description="ratings per step (minibatch only)")
+    epochs: int = Field(
+        default=15, ge=1, le=100_000, description="passes over the ratings (minibatch only)"
+    )
+    tolerance: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description=(
+            "stop once the cost falls by less than this share between two logged checks "
+            "(every log_every iterations, or every epoch); 0 runs every step"
+        ),
+    )
+
+
+#: The lab's settings: 100 features, lambda 1, Adam at 0.1 for 200 iterations, unit-normal init.
+LAB_CONFIG = TrainConfig(
+    objective="lab", n_features=100, lambda_=1.0, learning_rate=0.1, iterations=200, init_scale=1.0
+)
+
+
+#: Defaults that differ by objective, chosen on validation data like the global ones
+#: (benchmarks/choose_defaults.py; the ranking objective on ml-100k per-user validation splits).
+#: They apply when ``fit`` starts from the default configuration and the caller does not set them.
+OBJECTIVE_DEFAULTS: dict[str, dict] = {
+    "ranking": {"lambda_": 10.0, "unobserved_weight": 0.2},
+}
+
+
+#: Defaults for a warm start (benchmarks/warm_start.py). Adam starts with fresh moments, so its
+#: first steps move every parameter by about the learning rate: at the cold default (0.05) that
+#: undoes much of the warm start, at 0.02 it reaches the cold run's cost in half the steps. The
+#: tolerance stops training once converged, which is where a warm start saves its time.
+WARM_START_DEFAULTS: dict = {"learning_rate": 0.02, "tolerance": 1e-3}
+
+
+def make_config(
+    config: TrainConfig | None, hyperparameters: dict, *, warm_start: bool = False
+) -> TrainConfig:
+    """``config`` (default ``TrainConfig()``) with ``hyperparameters`` overriding its fields.
+
+    Without a ``config``, the chosen objective's own defaults (:data:`OBJECTIVE_DEFAULTS`)
+    and, for a warm start, :data:`WARM_START_DEFAULTS` come between the global defaults and
+    ``hyperparameters``.
+    """
+    base = (config or TrainConfig()).model_dump()
+    if config is None:
+        objective = hyperparameters.get("objective", base["objective"])
+        base.update(OBJECTIVE_DEFAULTS.get(objective, {}))
+        if warm_start:
+            base.update(WARM_START_DEFAULTS)
+    try:
+        return TrainConfig(**{**base, **hyperparameters})
+    except ValidationError as error:
+        raise CofiError(
+            f"invalid hyperparameters: {error}\nknown names: {sorted(TrainConfig.model_fields)}"
+        ) from None

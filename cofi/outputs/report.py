@@ -1,0 +1,148 @@
+"""What a run shows people: the metrics table, a markdown report and a learning-curve picture."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pandas as pd
+
+_PLOT_LOCK = threading.Lock()
+
+
+def metrics_rows(report: dict) -> list[dict]:
+    """One row per model (the model, then each baseline) with its metrics, for a table."""
+    rows = []
+    for name, values in report["metrics"].items():
+        rows.append(
+            {"model": name, **{metric: round(value, 4) for metric, value in values.items()}}
+        )
+    return rows
+
+
+def report_markdown(
+    *,
+    counts: dict,
+    parameters: dict,
+    evaluation: dict | None,
+    sample_user: int | None,
+    sample_picks: pd.DataFrame | None,
+    paths: dict,
+) -> str:
+    """The run report: data counts, parameters, metrics against baselines, a user's top picks.
+
+    Args:
+        counts: ``n_ratings``, ``n_users``, ``n_movies``.
+        parameters: the flow's parameters.
+        evaluation: a :func:`cofi.evaluation.holdout.evaluate` report, or None when there was no hold-out.
+        sample_user: the user whose picks are shown.
+        sample_picks: that user's rows of the recommendations table (``rank``, ``title``,
+            ``predicted_rating``).
+        paths: label -> path of the run's outputs.
+    """
+    lines = [
+        "# cofi run report",
+        "",
+        f"**Data**: {counts['n_ratings']:,} ratings from {counts['n_users']:,} users on "
+        f"{counts['n_movies']:,} movies.",
+        "",
+        "## Parameters",
+        "",
+        "| parameter | value |",
+        "|---|---|",
+        *[f"| {name} | {value} |" for name, value in parameters.items()],
+        "",
+    ]
+    if evaluation:
+        verdict = "beats" if all(evaluation["beats_baselines"].values()) else "does **not** beat"
+        lines += [
+            f"## Held-out evaluation ({evaluation['n_test']:,} ratings)",
+            "",
+            "| model | RMSE | MAE |",
+            "|---|---|---|",
+            *[
+                f"| {name} | {values['rmse']:.4f} | {values['mae']:.4f} |"
+                for name, values in evaluation["metrics"].items()
+            ],
+            "",
+            f"The model {verdict} the global-mean and movie-mean baselines.",
+            "",
+        ]
+    if sample_user is not None and sample_picks is not None and len(sample_picks):
+        lines += [
+            f"## Top picks for user {sample_user}",
+            "",
+            "| rank | title | predicted |",
+            "|---|---|---|",
+            *[
+                f"| {row.rank} | {row.title} | {row.predicted_rating:.2f} |"
+                for row in sample_picks.itertuples()
+            ],
+            "",
+        ]
+    lines += ["## Outputs", "", *[f"- {label}: `{path}`" for label, path in paths.items()], ""]
+    return "\n".join(lines)
+
+
+def plot_run(
+    curves: dict[str, list[tuple[int, float]]],
+    path: Path,
+    *,
+    evaluation: dict | None = None,
+    title: str = "cofi run",
+) -> Path:
+    """Write the run's picture as a PNG: learning curves, and held-out metrics beside them.
+
+    Args:
+        curves: label -> (step, cost) pairs, one line each (e.g. the held-out and final models).
+        path: the PNG to write.
+        evaluation: a :func:`cofi.evaluation.holdout.evaluate` report; when given, a second panel shows
+            RMSE and MAE of the model and each baseline as bars.
+        title: the figure's title.
+    """
+    # Matplotlib is not thread-safe (its mathtext parser, used for log-axis labels, keeps shared
+    # state): runs in threads of one process, as Prefect's thread pool runs them, take turns.
+    with _PLOT_LOCK:
+        return _plot_run(curves, path, evaluation=evaluation, title=title)
+
+
+def _plot_run(
+    curves: dict[str, list[tuple[int, float]]], path: Path, *, evaluation: dict | None, title: str
+) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = 2 if evaluation else 1
+    figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 3.8), dpi=100, squeeze=False)
+    curve_axis = axes[0][0]
+    for label, history in curves.items():
+        if history:
+            steps, costs = zip(*history, strict=True)
+            curve_axis.plot(steps, costs, marker="o", markersize=3, label=label)
+    curve_axis.set_xlabel("iteration (or epoch)")
+    curve_axis.set_ylabel("cost J")
+    curve_axis.set_yscale("log")
+    curve_axis.set_title("learning curve")
+    curve_axis.legend()
+    if evaluation:
+        bars = axes[0][1]
+        names = list(evaluation["metrics"])
+        positions = range(len(names))
+        for offset, metric in ((-0.2, "rmse"), (0.2, "mae")):
+            values = [evaluation["metrics"][name][metric] for name in names]
+            drawn = bars.bar(
+                [p + offset for p in positions], values, width=0.4, label=metric.upper()
+            )
+            bars.bar_label(drawn, fmt="%.3f", fontsize=7)
+        bars.set_xticks(list(positions), names)
+        bars.set_ylabel("error on held-out ratings")
+        bars.set_title(f"held-out metrics ({evaluation['n_test']:,} ratings)")
+        bars.legend(loc="lower right")
+    figure.suptitle(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+    return path

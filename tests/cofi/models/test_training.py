@@ -1,0 +1,200 @@
+"""Training: recovery of a planted low-rank matrix, determinism, dtypes, and divergence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import cofi
+from cofi.data.matrices import RatingTriples
+from cofi.errors import CofiError, TrainingError
+from cofi.evaluation.holdout import rmse
+from cofi.models.config import TrainConfig
+from cofi.models.training import choose_method, train
+
+
+def planted(n_movies=60, n_users=50, rank=3, density=0.5, seed=0):
+    """Ratings from a planted rank-``rank`` matrix plus movie offsets; no noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_movies, rank))
+    W = rng.normal(size=(n_users, rank))
+    full = X @ W.T / np.sqrt(rank) + rng.normal(3.0, 0.5, size=(n_movies, 1))
+    movie, user = np.nonzero(rng.random((n_movies, n_users)) < density)
+    frame = pd.DataFrame({"user_id": user + 1, "movie_id": movie + 1, "rating": full[movie, user]})
+    return frame, full
+
+
+@pytest.mark.parametrize("method", ["dense", "sparse", "minibatch"])
+def test_recovers_a_planted_low_rank_matrix(method: str) -> None:
+    minibatch = method == "minibatch"
+    ratings, full = planted()
+    train_mask = np.random.default_rng(1).random(len(ratings)) < 0.85
+    train_part, test_part = ratings[train_mask], ratings[~train_mask]
+    model = cofi.fit(
+        # rank 3, plus one feature for the per-movie constant that mean normalization leaves
+        train_part,
+        n_features=4,
+        lambda_=0.01,
+        learning_rate=0.02 if minibatch else 0.05,
+        iterations=1500,
+        method=method,
+        batch_size=256,
+        epochs=300,
+        scale=cofi.RatingScale(-100, 100, 0.5),
+    )
+    predicted = model.predict(test_part["user_id"], test_part["movie_id"])
+    held_out = rmse(test_part["rating"], predicted)
+    spread = float(np.std(full))
+    # mini-batch noise leaves it a little further from the exact optimum
+    assert held_out < (0.02 if minibatch else 0.01) * spread, (
+        f"held-out RMSE {held_out:.3f} vs rating spread {spread:.3f}"
+    )
+
+
+def test_dense_and_sparse_training_agree() -> None:
+    ratings, _ = planted(20, 15, density=0.4)
+    dense = cofi.fit(ratings, iterations=30, method="dense", dtype="float64")
+    sparse = cofi.fit(ratings, iterations=30, method="sparse", dtype="float64")
+    np.testing.assert_allclose(dense.X, sparse.X, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dense.W, sparse.W, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dense.b, sparse.b, rtol=1e-6, atol=1e-8)
+
+
+def test_same_seed_same_model_other_seed_other_model() -> None:
+    ratings, _ = planted(30, 20)
+    first = cofi.fit(ratings, iterations=20, seed=3)
+    again = cofi.fit(ratings, iterations=20, seed=3)
+    other = cofi.fit(ratings, iterations=20, seed=4)
+    assert first.model_id == again.model_id
+    np.testing.assert_array_equal(first.X, again.X)
+    assert other.model_id != first.model_id
+
+
+def test_float64_on_request() -> None:
+    ratings, _ = planted(10, 8)
+    assert cofi.fit(ratings, iterations=5, dtype="float64").X.dtype == np.float64
+    assert cofi.fit(ratings, iterations=5).X.dtype == np.float32
+
+
+def test_loss_decreases_and_is_logged_every_n() -> None:
+    ratings, _ = planted(30, 20)
+    seen = []
+    model = cofi.fit(
+        ratings, iterations=50, log_every=10, callback=lambda i, n, loss: seen.append((i, loss))
+    )
+    assert [i for i, _ in seen] == [10, 20, 30, 40, 50]
+    assert model.loss_history == seen
+    assert seen[-1][1] < seen[0][1]
+
+
+def test_non_finite_loss_stops_training_with_a_clear_error() -> None:
+    triples = RatingTriples(
+        np.array([0, 1], np.int32),
+        np.array([0, 0], np.int32),
+        np.array([1.0, np.inf], np.float32),
+        2,
+        1,
+    )
+    with pytest.raises(TrainingError, match="loss became inf at iteration 1"):
+        train(triples, TrainConfig(iterations=5))
+
+
+def test_bad_hyperparameters_fail_at_once() -> None:
+    ratings, _ = planted(5, 5)
+    with pytest.raises(CofiError, match="n_features"):
+        cofi.fit(ratings, n_features=0)
+    with pytest.raises(CofiError, match="known names"):
+        cofi.fit(ratings, learning_rat=0.1)
+
+
+def test_lab_settings_are_one_call_away() -> None:
+    assert (
+        cofi.LAB_CONFIG.n_features,
+        cofi.LAB_CONFIG.lambda_,
+        cofi.LAB_CONFIG.learning_rate,
+        cofi.LAB_CONFIG.iterations,
+    ) == (100, 1.0, 0.1, 200)
+    ratings, _ = planted(10, 8)
+    model = cofi.fit(ratings, cofi.LAB_CONFIG, iterations=3)
+    assert model.config.n_features == 100 and model.config.iterations == 3
+
+
+def test_auto_method_picks_by_size() -> None:
+    config = TrainConfig()
+    assert choose_method(config, 100, 100) == "dense"
+    assert choose_method(config, 1682, 943, 100_000) == "dense"  # ml-100k: 6% dense
+    assert choose_method(TrainConfig(n_features=10), 9742, 610, 100_836) == "sparse"  # 1.7%
+    assert choose_method(config, 62_423, 162_541) == "sparse"
+    assert choose_method(config, 62_423, 162_541, 25_000_095) == "minibatch"
+    assert choose_method(TrainConfig(method="sparse"), 10, 10) == "sparse"
+
+
+def test_fit_rejects_duplicates_and_missing_ratings() -> None:
+    ratings = pd.DataFrame({"user_id": [1, 1], "movie_id": [2, 2], "rating": [3.0, 4.0]})
+    with pytest.raises(CofiError, match="duplicate"):
+        cofi.fit(ratings)
+    with pytest.raises(CofiError, match="missing rating"):
+        cofi.fit(pd.DataFrame({"user_id": [1], "movie_id": [2], "rating": [np.nan]}))
+
+
+def test_minibatch_is_seeded_and_logs_per_epoch() -> None:
+    ratings, _ = planted(30, 20)
+    seen = []
+    first = cofi.fit(
+        ratings,
+        method="minibatch",
+        batch_size=50,
+        epochs=4,
+        seed=2,
+        callback=lambda i, n, loss: seen.append((i, n)),
+    )
+    again = cofi.fit(ratings, method="minibatch", batch_size=50, epochs=4, seed=2)
+    assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    np.testing.assert_array_equal(first.W, again.W)
+    assert first.loss_history[-1][1] < first.loss_history[0][1]
+
+
+def test_early_stopping_keeps_the_best_state_and_stops() -> None:
+    ratings, _ = planted(40, 30, density=0.6)
+    # lambda 0 and many features: the validation error must turn up at some point
+    model_args = dict(
+        n_features=20, lambda_=0.0, learning_rate=0.1, iterations=400, log_every=10, init_scale=1.0
+    )
+    from cofi.data.matrices import build_triples
+
+    triples, _, _ = build_triples(ratings)
+    result = train(triples, TrainConfig(**model_args, validation_fraction=0.2, patience=2))
+    steps = [step for step, _ in result.validation_history]
+    rmses = [value for _, value in result.validation_history]
+    assert result.best_step == steps[int(np.argmin(rmses))]
+    assert steps[-1] < 400, "training should have stopped early"
+    assert steps[-1] == result.best_step + 2 * 10
+    assert len(result.loss_history) == len(steps)
+    # the parameters returned are the best ones, not the last
+    from cofi.models.training import split_validation
+
+    _, validation = split_validation(triples, TrainConfig(validation_fraction=0.2))
+    error = (
+        np.einsum("ij,ij->i", result.X[validation.movie_index], result.W[validation.user_index])
+        + result.b[0, validation.user_index]
+        + result.movie_bias[validation.movie_index]
+        - validation.rating
+    )
+    assert np.sqrt(np.mean(error.astype(np.float64) ** 2)) == pytest.approx(min(rmses), rel=1e-5)
+
+
+def test_early_stopping_ratings_do_not_leak_into_the_centring() -> None:
+    from cofi.data.matrices import build_triples, normalize_triples
+    from cofi.models.training import split_validation
+
+    ratings, _ = planted(20, 15, density=0.6)
+    config = dict(objective="lab", iterations=20, validation_fraction=0.3, log_every=5)
+    model = cofi.fit(ratings, **config)
+    triples, _, _ = build_triples(ratings)
+    fit_part, validation = split_validation(triples, TrainConfig(**config))
+    _, fit_means = normalize_triples(fit_part)
+    _, all_means = normalize_triples(triples)
+    np.testing.assert_allclose(model.movie_mean, fit_means, rtol=1e-6)
+    assert not np.allclose(model.movie_mean, all_means)
+    assert len(validation) == round(0.3 * len(triples))
