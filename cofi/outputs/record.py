@@ -1,0 +1,122 @@
+"""The run record: what one pipeline run did and where its outputs are (``summary.json``).
+
+The flow writes it into the run folder before publishing; warm start, the run report and the
+``cofi`` command read it back with :meth:`RunRecord.read`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cofi.errors import CofiError
+from cofi.models.config import TrainConfig
+from cofi.outputs.publish import atomic_path
+
+#: The record's file name inside a run folder.
+RECORD_NAME = "summary.json"
+
+
+class TrainSummary(BaseModel):
+    """One fitted model: where it is saved and how its training went."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_dir: Path = Field(description="the saved model's folder")
+    model_id: str = Field(description="the model's id (see cofi.Model.model_id)")
+    fit_seconds: float = Field(ge=0.0, description="wall seconds spent in cofi.fit")
+    final_cost: float | None = Field(default=None, description="the last logged cost")
+    n_ratings: int = Field(ge=0, description="ratings fitted on")
+    steps: int = Field(default=0, ge=0, description="optimizer steps taken")
+    warm_start_from: str | None = Field(
+        default=None, description="id of the model training started from (None: cold start)"
+    )
+
+
+class RunTraining(BaseModel):
+    """The run's two fits: on the training split (to evaluate) and on every rating."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    holdout: TrainSummary | None = Field(
+        default=None, description="the held-out model (None when nothing was held out)"
+    )
+    final: TrainSummary = Field(description="the published model, fitted on every rating")
+
+
+class RunRecord(BaseModel):
+    """One pipeline run, as written to ``<run folder>/summary.json``. Paths are absolute."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str = Field(description="the ingested dataset's folder name")
+    run_dir: Path = Field(description="this run's folder")
+    latest: Path = Field(description="the data folder's `latest` link, pointed at run_dir")
+    seed: int = Field(description="the run's seed (split, initialization)")
+    holdout_fraction: float = Field(ge=0.0, lt=1.0, description="share of ratings held out")
+    min_movie_ratings: int = Field(ge=1, description="ratings a movie needs to be recommended")
+    min_user_ratings: int = Field(ge=0, description="users with fewer get the popular fallback")
+    config: TrainConfig = Field(description="the final model's training configuration")
+    train: RunTraining = Field(description="the held-out and final fits")
+    ratings_digest: str = Field(description="SHA-256 of the ingested ratings.parquet")
+    ratings_path: Path = Field(description="the ingested ratings (Parquet)")
+    movies_path: Path = Field(description="the ingested movies (Parquet)")
+    train_path: Path = Field(description="the training split (every rating when no hold-out)")
+    test_path: Path | None = Field(default=None, description="the held-out ratings")
+    n_ratings: int = Field(ge=0)
+    n_users: int = Field(ge=0)
+    n_movies: int = Field(ge=0)
+    model_dir: Path = Field(description="the published model (in run_dir)")
+    model_id: str = Field(description="the published model's id")
+    fit_seconds: float = Field(ge=0.0, description="the final fit's wall seconds")
+    training_steps: int | None = Field(default=None, description="the final fit's steps")
+    holdout_model_dir: Path | None = Field(default=None, description="the held-out model")
+    evaluation: dict[str, Any] | None = Field(
+        default=None,
+        description="the held-out report of cofi.evaluation.holdout.evaluate, plus fit_seconds",
+    )
+    recommendations: Path = Field(description="every user's top-N table (Parquet)")
+    recommendation_rows: int = Field(ge=0)
+    fallback_users: int | None = Field(default=None, description="users given the fallback")
+    similar: Path | None = Field(default=None, description="the similar-movies table, if any")
+    warm_start: str = Field(description="whether and from where training started warm, and why")
+    stage_seconds: dict[str, float] = Field(
+        default_factory=dict, description="wall seconds per pipeline stage"
+    )
+
+    def write(self, path: str | Path) -> Path:
+        """Write the record as JSON to ``path`` (a file, or a run folder) atomically."""
+        target = _record_path(path)
+        with atomic_path(target) as staging:
+            staging.write_text(self.model_dump_json(indent=2))
+        return target
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunRecord:
+        """Read a record from ``path`` (a ``summary.json`` or the run folder holding one).
+
+        Raises:
+            CofiError: the file is missing, is not JSON or does not hold a run record.
+        """
+        target = _record_path(path)
+        try:
+            text = target.read_text()
+        except FileNotFoundError:
+            raise CofiError(f"{target}: no run record (has the pipeline run here?)") from None
+        except OSError as error:
+            raise CofiError(f"{target}: cannot read the run record: {error}") from None
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in item['loc']) or 'file'}: {item['msg']}"
+                for item in error.errors()[:5]
+            )
+            raise CofiError(f"{target}: not a valid run record ({problems})") from None
+
+
+def _record_path(path: str | Path) -> Path:
+    path = Path(path)
+    return path / RECORD_NAME if path.is_dir() else path
