@@ -9,7 +9,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ test: setup
 lint: setup
 	$(BIN)/ruff check cofi tasks flows tests benchmarks
 	$(BIN)/ruff format --check cofi tasks flows tests benchmarks
+
+typecheck: setup
+	$(BIN)/pyright
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
