@@ -86,6 +86,11 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     return values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
 
 
+def _in_dtype_of(values: np.ndarray, column: pd.Series) -> pd.Series:
+    """``values`` cast to ``column``'s dtype, which may be a pandas extension dtype."""
+    return pd.Series(values, copy=False).astype(column.dtype, copy=False)
+
+
 def _member_of(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
     """(n,) bool: is each of ``values`` in the sorted, duplicate-free ``sorted_set``."""
     if len(sorted_set) == 0:
@@ -114,8 +119,8 @@ def relevant_items(test: pd.DataFrame, threshold: float | None = None) -> pd.Dat
     user_ids, movie_ids = _split_keys(keys)
     return pd.DataFrame(
         {
-            "user_id": user_ids.astype(test["user_id"].dtype),
-            "movie_id": movie_ids.astype(test["movie_id"].dtype),
+            "user_id": _in_dtype_of(user_ids, test["user_id"]),
+            "movie_id": _in_dtype_of(movie_ids, test["movie_id"]),
         }
     )
 
@@ -138,7 +143,7 @@ def per_user_ranking_metrics(
     _check_k(k)
     _check_columns(recommendations, "recommendations", ("user_id", "rank", "movie_id"))
     _check_columns(relevant, "relevant", ("user_id", "movie_id"))
-    rank = recommendations["rank"].to_numpy()
+    rank: np.ndarray = recommendations["rank"].to_numpy()
     if len(rank) and rank.min() < 1:
         raise ValueError(f"recommendation ranks start at 1, got {rank.min()}")
     top = recommendations.loc[rank <= k, ["user_id", "rank", "movie_id"]]
@@ -172,7 +177,7 @@ def per_user_ranking_metrics(
     ideal_dcg = np.cumsum(discount)[ideal_length - 1]
     return pd.DataFrame(
         {
-            "user_id": users.astype(relevant["user_id"].dtype, copy=False),
+            "user_id": _in_dtype_of(users, relevant["user_id"]),
             "n_relevant": n_relevant,
             "n_hits": n_hits,
             "precision": n_hits / k,

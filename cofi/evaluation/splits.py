@@ -25,7 +25,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,8 @@ __all__ = [
 PREDEFINED_NAMES = ("u1", "u2", "u3", "u4", "u5", "ua", "ub")
 
 _NS_PER_SECOND = 1_000_000_000
+
+_T = TypeVar("_T")
 
 
 # --------------------------------------------------------------------------------------------
@@ -90,7 +92,7 @@ def _timestamps_ns(timestamps: pd.Series) -> np.ndarray:
         index = pd.DatetimeIndex(timestamps)
         if index.tz is not None:
             index = index.tz_convert("UTC").tz_localize(None)
-        return index.as_unit("ns").asi8
+        return index.as_unit("ns").to_numpy().view(np.int64)
     if pd.api.types.is_integer_dtype(timestamps.dtype):
         seconds = timestamps.to_numpy(np.int64)
         # int64 nanoseconds reach the year 2262; MovieLens starts in 1995.
@@ -535,17 +537,26 @@ def apply_split(
     if config.kind == "predefined":
         if source is None:
             raise CofiError("the 'predefined' split reads ml-100k's files: pass source")
-        return split_predefined(source, config.name)
+        return split_predefined(source, _given(config, "name", config.name))
     if source is not None:
         raise CofiError(f"split kind {config.kind!r} takes ratings, not a source")
     if ratings is None:
         raise CofiError(f"split kind {config.kind!r} needs ratings")
     if config.kind == "random":
-        return split_random(ratings, config.test_fraction, config.seed)
+        test_fraction = _given(config, "test_fraction", config.test_fraction)
+        return split_random(ratings, test_fraction, config.seed)
     if config.kind == "per_user_random":
-        return split_per_user_random(ratings, config.test_fraction, config.seed, config.min_train)
+        test_fraction = _given(config, "test_fraction", config.test_fraction)
+        return split_per_user_random(ratings, test_fraction, config.seed, config.min_train)
     if config.kind == "per_user_temporal":
         return split_per_user_temporal(
             ratings, config.test_fraction, config.n_test, config.min_train
         )
-    return split_time_cutoff(ratings, config.cutoff)
+    return split_time_cutoff(ratings, _given(config, "cutoff", config.cutoff))
+
+
+def _given(config: SplitConfig, option: str, value: _T | None) -> _T:
+    """``value``, which the validator requires for ``config.kind`` (unless it was skipped)."""
+    if value is None:
+        raise CofiError(f"split kind {config.kind!r} needs {option}")
+    return value

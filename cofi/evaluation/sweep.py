@@ -138,7 +138,7 @@ class SweepSpace(BaseModel):
             raise ValueError("give exactly one of grid and random")
         if self.grid is not None:
             self._check_grid(self.grid)
-        else:
+        elif self.random is not None:
             self._check_random(self.random)
         return self
 
@@ -187,7 +187,7 @@ class SweepSpace(BaseModel):
     @property
     def fields(self) -> list[str]:
         """The TrainConfig fields the space varies, in the order given."""
-        return list(self.grid if self.grid is not None else self.random)
+        return list(self.grid if self.grid is not None else self.random or {})
 
 
 def _cast(name: str, value: float) -> int | float:
@@ -231,10 +231,13 @@ def expand(space: SweepSpace, seed: int = 0) -> list[dict[str, Any]]:
             for combination in itertools.product(*space.grid.values())
         ]
     else:
+        # The space's validator makes a random search give both.
+        assert space.random is not None and space.n_samples is not None
+        random, n_samples = space.random, space.n_samples
         rng = np.random.default_rng(seed)
         configs = [
-            {name: _draw(name, choices, rng) for name, choices in space.random.items()}
-            for _ in range(space.n_samples)
+            {name: _draw(name, choices, rng) for name, choices in random.items()}
+            for _ in range(n_samples)
         ]
     typed = []
     for config in configs:
