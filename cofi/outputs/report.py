@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _PLOT_LOCK = threading.Lock()
 
@@ -91,31 +95,44 @@ def plot_run(
     evaluation: dict | None = None,
     title: str = "cofi run",
 ) -> Path:
-    """Write the run's picture as a PNG: learning curves, and held-out metrics beside them.
+    """Write :func:`run_figure`'s picture as a PNG at ``path``; returns ``path``."""
+    with _PLOT_LOCK:
+        figure = _run_figure(curves, evaluation=evaluation, title=title)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(path)
+    return path
+
+
+def run_figure(
+    curves: dict[str, list[tuple[int, float]]],
+    *,
+    evaluation: dict | None = None,
+    title: str = "cofi run",
+) -> Figure:
+    """The run's picture: learning curves, and held-out metrics beside them.
 
     Args:
         curves: label -> (step, cost) pairs, one line each (e.g. the held-out and final models).
-        path: the PNG to write.
-        evaluation: a :func:`cofi.evaluation.holdout.evaluate` report; when given, a second panel shows
-            RMSE and MAE of the model and each baseline as bars.
+        evaluation: a :func:`cofi.evaluation.holdout.evaluate` report; when given, a second panel
+            shows RMSE and MAE of the model and each baseline as bars.
         title: the figure's title.
     """
+    with _PLOT_LOCK:
+        return _run_figure(curves, evaluation=evaluation, title=title)
+
+
+def _run_figure(
+    curves: dict[str, list[tuple[int, float]]], *, evaluation: dict | None, title: str
+) -> Figure:
     # Matplotlib is not thread-safe (its mathtext parser, used for log-axis labels, keeps shared
     # state): runs in threads of one process, as Prefect's thread pool runs them, take turns.
-    with _PLOT_LOCK:
-        return _plot_run(curves, path, evaluation=evaluation, title=title)
-
-
-def _plot_run(
-    curves: dict[str, list[tuple[int, float]]], path: Path, *, evaluation: dict | None, title: str
-) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, not pyplot's, so no global figure list is kept or needs closing; matplotlib
+    # is imported only when a picture is drawn.
+    from matplotlib.figure import Figure
 
     panels = 2 if evaluation else 1
-    figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 3.8), dpi=100, squeeze=False)
+    figure = Figure(figsize=(6 * panels, 3.8), dpi=100)
+    axes = figure.subplots(1, panels, squeeze=False)
     curve_axis = axes[0][0]
     for label, history in curves.items():
         if history:
@@ -142,7 +159,4 @@ def _plot_run(
         bars.legend(loc="lower right")
     figure.suptitle(title)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    return figure

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import struct
 from concurrent.futures import ThreadPoolExecutor
 
+import pandas as pd
 import pytest
+from matplotlib.patches import Rectangle
 
-from cofi.outputs.report import metrics_rows, plot_run, report_markdown
+from cofi.outputs.report import metrics_rows, plot_run, report_markdown, run_figure
 
 EVALUATION = {
     "n_test": 1000,
@@ -19,14 +22,65 @@ EVALUATION = {
     "beats_baselines": {"rmse": True, "mae": True},
 }
 CURVES = {"final model": [(20, 36000.0), (40, 34000.0)], "held-out model": [(20, 33000.0)]}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_picture_is_a_png_with_or_without_metrics(tmp_path) -> None:
-    for name, evaluation in (("both.png", EVALUATION), ("curve.png", None)):
-        path = plot_run(CURVES, tmp_path / name, evaluation=evaluation)
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    # two panels are wider than one
-    assert (tmp_path / "both.png").stat().st_size != (tmp_path / "curve.png").stat().st_size
+def _png_size(path) -> tuple[int, int]:
+    """(width, height) in pixels, from the PNG's IHDR chunk."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    return struct.unpack(">II", data[16:24])
+
+
+def _bars(axis) -> list[Rectangle]:
+    return [patch for patch in axis.patches if isinstance(patch, Rectangle)]
+
+
+def test_the_learning_curve_panel_draws_each_curve_as_given() -> None:
+    figure = run_figure({**CURVES, "never trained": []}, title="run 7")
+    (axis,) = figure.axes[:1]
+    assert len(figure.axes) == 1
+    assert figure.get_suptitle() == "run 7"
+    assert axis.get_title() == "learning curve"
+    assert (axis.get_xlabel(), axis.get_ylabel(), axis.get_yscale()) == (
+        "iteration (or epoch)",
+        "cost J",
+        "log",
+    )
+    # An empty history draws no line (and no legend entry).
+    lines = {line.get_label(): line for line in axis.get_lines()}
+    assert sorted(lines) == ["final model", "held-out model"]
+    for label, history in CURVES.items():
+        steps, costs = zip(*history, strict=True)
+        assert list(lines[label].get_xdata()) == list(steps)
+        assert list(lines[label].get_ydata()) == list(costs)
+    legend = axis.get_legend()
+    assert [text.get_text() for text in legend.get_texts()] == ["final model", "held-out model"]
+
+
+def test_the_metrics_panel_shows_each_model_rmse_and_mae() -> None:
+    figure = run_figure(CURVES, evaluation=EVALUATION)
+    assert len(figure.axes) == 2
+    bars = figure.axes[1]
+    assert bars.get_title() == "held-out metrics (1,000 ratings)"
+    names = list(EVALUATION["metrics"])
+    assert [label.get_text() for label in bars.get_xticklabels()] == names
+    rectangles = _bars(bars)
+    # RMSE bars for every model, then MAE bars, each beside its model's tick.
+    expected = [EVALUATION["metrics"][name][m] for m in ("rmse", "mae") for name in names]
+    assert [r.get_height() for r in rectangles] == pytest.approx(expected)
+    centres = [r.get_x() + r.get_width() / 2 for r in rectangles]
+    assert centres == pytest.approx([-0.2, 0.8, 1.8, 0.2, 1.2, 2.2])
+    assert [t.get_text() for t in bars.texts] == [f"{value:.3f}" for value in expected]
+    assert [t.get_text() for t in bars.get_legend().get_texts()] == ["RMSE", "MAE"]
+
+
+def test_the_picture_is_a_png_one_panel_wide_per_panel(tmp_path) -> None:
+    both = plot_run(CURVES, tmp_path / "nested" / "both.png", evaluation=EVALUATION)
+    curve = plot_run(CURVES, tmp_path / "curve.png")
+    assert both == tmp_path / "nested" / "both.png"
+    assert _png_size(both) == (1200, 380)
+    assert _png_size(curve) == (600, 380)
 
 
 def test_runs_in_threads_can_plot_at_once(tmp_path) -> None:
@@ -37,19 +91,86 @@ def test_runs_in_threads_can_plot_at_once(tmp_path) -> None:
             for i in range(8)
         ]
         paths = [future.result() for future in futures]
-    assert all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in paths)
+    assert [_png_size(path) for path in paths] == [(1200, 380)] * 8
 
 
-@pytest.mark.parametrize("evaluation", [EVALUATION, None])
-def test_report_markdown_names_the_metrics_and_outputs(evaluation) -> None:
-    text = report_markdown(
-        counts={"n_ratings": 10, "n_users": 2, "n_movies": 3},
-        parameters={"dataset": "ml-100k"},
+def _report(evaluation, sample_picks=None) -> str:
+    return report_markdown(
+        counts={"n_ratings": 12345, "n_users": 2, "n_movies": 3},
+        parameters={"dataset": "ml-100k", "n_features": 10},
         evaluation=evaluation,
-        sample_user=None,
-        sample_picks=None,
-        paths={"similar movies": "/x/similar.parquet"},
+        sample_user=7 if sample_picks is not None else None,
+        sample_picks=sample_picks,
+        paths={"similar movies": "/x/similar.parquet", "model": "/x/model"},
     )
-    assert "`/x/similar.parquet`" in text
-    assert ("| model | 0.8500 | 0.6500 |" in text) == (evaluation is not None)
-    assert metrics_rows(EVALUATION)[0] == {"model": "model", "rmse": 0.85, "mae": 0.65}
+
+
+def _section(text: str, heading: str) -> list[str]:
+    """The non-empty lines under ``heading`` up to the next heading."""
+    lines = text.splitlines()
+    start = lines.index(heading) + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("#")), len(lines))
+    return [line for line in lines[start:end] if line]
+
+
+def test_the_report_lists_data_parameters_metrics_and_outputs() -> None:
+    text = _report(EVALUATION)
+    assert text.splitlines()[0] == "# cofi run report"
+    assert "**Data**: 12,345 ratings from 2 users on 3 movies." in text
+    assert _section(text, "## Parameters") == [
+        "| parameter | value |",
+        "|---|---|",
+        "| dataset | ml-100k |",
+        "| n_features | 10 |",
+    ]
+    assert _section(text, "## Held-out evaluation (1,000 ratings)") == [
+        "| model | RMSE | MAE |",
+        "|---|---|---|",
+        "| model | 0.8500 | 0.6500 |",
+        "| global_mean | 1.0500 | 0.8300 |",
+        "| movie_mean | 0.9800 | 0.7600 |",
+        "The model beats the global-mean and movie-mean baselines.",
+    ]
+    assert _section(text, "## Outputs") == [
+        "- similar movies: `/x/similar.parquet`",
+        "- model: `/x/model`",
+    ]
+    assert "Top picks" not in text
+
+
+def test_the_report_says_when_the_model_loses_to_a_baseline() -> None:
+    losing = {**EVALUATION, "beats_baselines": {"rmse": True, "mae": False}}
+    text = _report(losing)
+    assert "The model does **not** beat the global-mean and movie-mean baselines." in text
+    assert "The model beats" not in text
+
+
+def test_without_a_hold_out_the_report_has_no_metrics_section() -> None:
+    text = _report(None)
+    assert "Held-out" not in text and "RMSE" not in text
+    assert _section(text, "## Outputs")[0] == "- similar movies: `/x/similar.parquet`"
+
+
+def test_the_report_shows_the_sample_users_picks_in_rank_order() -> None:
+    picks = pd.DataFrame(
+        {"rank": [1, 2], "title": ["Heat (1995)", "Fargo (1996)"], "predicted_rating": [4.876, 4.5]}
+    )
+    text = _report(EVALUATION, picks)
+    assert _section(text, "## Top picks for user 7") == [
+        "| rank | title | predicted |",
+        "|---|---|---|",
+        "| 1 | Heat (1995) | 4.88 |",
+        "| 2 | Fargo (1996) | 4.50 |",
+    ]
+    # No rows to show: no section.
+    assert "Top picks" not in _report(EVALUATION, picks.iloc[:0])
+
+
+def test_metrics_rows_give_one_row_per_model_rounded_to_four_places() -> None:
+    evaluation = {
+        "metrics": {"model": {"rmse": 0.123456, "mae": 0.1}, "global_mean": {"rmse": 1.0}}
+    }
+    assert metrics_rows(evaluation) == [
+        {"model": "model", "rmse": 0.1235, "mae": 0.1},
+        {"model": "global_mean", "rmse": 1.0},
+    ]
