@@ -69,9 +69,39 @@ def assert_partition(ratings: pd.DataFrame, train: pd.DataFrame, test: pd.DataFr
     )
 
 
-def test_split_random_is_the_evaluation_split() -> None:
-    assert split_random is evaluation_split_random
-    assert SPLITS["random"] is evaluation_split_random
+@pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5])
+def test_split_random_holds_out_a_seeded_fraction_in_input_order(fraction: float) -> None:
+    train, test = split_random(RATINGS, fraction, seed=3)
+    assert_partition(RATINGS, train, test)
+    assert len(test) == round(fraction * len(RATINGS))
+
+    # Each side keeps the input's row order.
+    def keys(frame: pd.DataFrame) -> list[tuple[int, int]]:
+        return list(zip(frame["user_id"], frame["movie_id"], strict=True))
+
+    position = {key: i for i, key in enumerate(keys(RATINGS))}
+    for side in (train, test):
+        rows = [position[key] for key in keys(side)]
+        assert rows == sorted(rows)
+    again, other = split_random(RATINGS, fraction, seed=3)[1], split_random(RATINGS, fraction, 4)[1]
+    pd.testing.assert_frame_equal(again, test)
+    assert not other.equals(test)
+
+
+def test_the_random_split_config_holds_out_what_the_evaluation_holds_out() -> None:
+    # A sweep or a benchmark given kind="random" must score on the ratings evaluate() held out.
+    config = SplitConfig(kind="random", test_fraction=0.2, seed=5)
+    want = evaluation_split_random(RATINGS, 0.2, seed=5)
+    for got in (apply_split(config, RATINGS), SPLITS["random"](RATINGS, 0.2, 5)):
+        for got_side, want_side in zip(got, want, strict=True):
+            pd.testing.assert_frame_equal(got_side, want_side)
+
+
+def test_apply_split_refuses_a_config_missing_the_option_its_kind_needs() -> None:
+    # model_construct skips validation, as a config rebuilt from a stored dict might.
+    config = SplitConfig.model_construct(kind="random", seed=0, test_fraction=None)
+    with pytest.raises(CofiError, match="'random' needs test_fraction"):
+        apply_split(config, RATINGS)
 
 
 @pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5])
