@@ -28,8 +28,8 @@ test: setup
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: setup
-	$(BIN)/ruff check cofi tasks flows tests benchmarks
-	$(BIN)/ruff format --check cofi tasks flows tests benchmarks
+	$(BIN)/ruff check cofi cli tasks flows tests benchmarks
+	$(BIN)/ruff format --check cofi cli tasks flows tests benchmarks
 
 typecheck: setup
 	$(BIN)/pyright

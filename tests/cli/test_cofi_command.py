@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
+from cli.main import main
 from cofi.models.model import load_model
-from flows.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def data_dir(tmp_path_factory, movielens_dir) -> Path:
 def cofi(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     """The installed command's code path, as a user runs it (a fresh process, real stdin)."""
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", "--data-dir", str(data_dir), *args],
+        [sys.executable, "-m", "cli", "--data-dir", str(data_dir), *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -211,3 +211,18 @@ def test_without_a_published_run_the_command_says_what_to_do(tmp_path) -> None:
     result = cofi(tmp_path, "recommend", "--user", "1")
     assert result.returncode == 2
     assert result.stderr.startswith(f"cofi: error: no published run in {tmp_path}")
+
+
+def test_the_installed_cofi_script_is_this_command(tmp_path) -> None:
+    script = Path(sys.executable).with_name("cofi")
+    result = subprocess.run(
+        [str(script), "--data-dir", str(tmp_path), "eval"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"cofi: error: no published run in {tmp_path} (no {tmp_path / 'latest' / 'summary.json'});"
+        " run `cofi run` first"
+    )

@@ -1,0 +1,93 @@
+"""``cofi``'s argument parsing and dispatch to the verbs (see :mod:`cli`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+from cli.run import cmd_run  # noqa: E402
+from cli.verbs import cmd_eval, cmd_rate, cmd_recommend, cmd_similar  # noqa: E402
+from cofi import settings  # noqa: E402
+from cofi.errors import CofiError  # noqa: E402
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="cofi",
+        description="Movie recommendations from MovieLens: run the pipeline, ask the model.",
+    )
+    top.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="the data folder (default: $COFI_DATA_DIR or ./data)",
+    )
+    verbs = top.add_subparsers(dest="verb", required=True, metavar="VERB")
+    run = verbs.add_parser(
+        "run",
+        help="run the pipeline once (options as python -m flows.pipeline --help)",
+        add_help=False,
+    )
+    run.add_argument("pipeline_args", nargs=argparse.REMAINDER)
+    run.set_defaults(handler=cmd_run)
+
+    recommend = verbs.add_parser("recommend", help="a user's top picks")
+    recommend.add_argument("--user", type=int, required=True, help="a user id of the dataset")
+    recommend.add_argument("-n", "--n", type=int, default=10, help="how many picks")
+    recommend.set_defaults(handler=cmd_recommend)
+
+    rate = verbs.add_parser("rate", help="rate movies as a new user, then see your top picks")
+    rate.add_argument(
+        "--file", type=Path, help="CSV with rating and title or movie_id (default: ask)"
+    )
+    rate.add_argument("--user-id", type=int, help="the new user's id (default: the largest + 1)")
+    rate.add_argument("-n", "--n", type=int, default=10, help="how many picks")
+    rate.add_argument("--save-ratings", type=Path, help="write the ratings given to this CSV")
+    rate.set_defaults(handler=cmd_rate)
+
+    similar = verbs.add_parser("similar", help="movies like a movie")
+    similar.add_argument("--movie", required=True, help="a title; matched fuzzily")
+    similar.add_argument("-n", "--n", type=int, default=10, help="how many movies")
+    similar.add_argument("--metric", choices=["cosine", "distance"], default="cosine")
+    similar.set_defaults(handler=cmd_similar)
+
+    evaluate = verbs.add_parser("eval", help="held-out rating and ranking metrics of the run")
+    evaluate.add_argument("-k", type=int, default=10, help="list length for ranking metrics")
+    evaluate.add_argument(
+        "--threshold", type=float, default=4.0, help="a held-out rating this high is relevant"
+    )
+    evaluate.set_defaults(handler=cmd_eval)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    top = parser()
+    # `cofi run` hands everything after it to the pipeline's own parser, options included.
+    args, extra = top.parse_known_args(argv)
+    if args.verb == "run":
+        args.pipeline_args = [*extra, *args.pipeline_args]
+    elif extra:
+        top.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.data_dir = args.data_dir or settings.data_dir()
+    for name in ("n", "k"):
+        if getattr(args, name, 1) < 1:
+            flag = "-k" if name == "k" else "--n"
+            print(f"cofi: error: {flag} must be at least 1", file=sys.stderr)
+            return 2
+    try:
+        return args.handler(args)
+    except CofiError as error:
+        print(f"cofi: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ncofi: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
