@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cofi.data.schema import RECOMMENDATIONS_SCHEMA
 from cofi.models.model import Model
 from cofi.outputs.publish import atomic_path
+from cofi.outputs.tables import write_titled_blocks
 
 
 def shard_users(model: Model, shard: int, n_shards: int) -> np.ndarray:
@@ -53,27 +53,20 @@ def write_recommendations(
     Returns:
         The number of rows written.
     """
-    from tqdm.auto import tqdm
-
-    titles = movies.set_index("movie_id")["title"]
-    n_users = model.n_users if user_ids is None else len(user_ids)
-    rows = 0
-    with (
-        atomic_path(path) as staging,
-        pq.ParquetWriter(staging, RECOMMENDATIONS_SCHEMA) as writer,
-        tqdm(total=n_users, desc="scoring", unit="user", leave=False, disable=None) as bar,
-    ):
-        for block in model.iter_recommendations(
-            user_ids, n=n, min_ratings=min_ratings, min_user_ratings=min_user_ratings
-        ):
-            bar.update(block["user_id"].nunique())
-            block.insert(3, "title", block["movie_id"].map(titles))
-            block["model_id"] = model.model_id
-            writer.write_table(
-                pa.Table.from_pandas(block, schema=RECOMMENDATIONS_SCHEMA, preserve_index=False)
-            )
-            rows += len(block)
-    return rows
+    blocks = model.iter_recommendations(
+        user_ids, n=n, min_ratings=min_ratings, min_user_ratings=min_user_ratings
+    )
+    return write_titled_blocks(
+        path,
+        RECOMMENDATIONS_SCHEMA,
+        ((block["user_id"].nunique(), block) for block in blocks),
+        titles=movies.set_index("movie_id")["title"],
+        movie_column="movie_id",
+        title_column="title",
+        model_id=model.model_id,
+        total=model.n_users if user_ids is None else len(user_ids),
+        unit="user",
+    )
 
 
 def combine_parts(parts: Sequence[Path], path: Path) -> int:

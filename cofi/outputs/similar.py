@@ -19,13 +19,11 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from cofi.data.schema import SIMILAR_SCHEMA
 from cofi.errors import CofiError
 from cofi.models.model import SCORE_BLOCK_BYTES, Model
-from cofi.outputs.publish import atomic_path
+from cofi.outputs.tables import write_titled_blocks
 
 Metric = Literal["cosine", "distance"]
 METRICS: tuple[str, ...] = ("cosine", "distance")
@@ -126,25 +124,18 @@ def write_similar(
     Returns:
         The number of rows written.
     """
-    from tqdm.auto import tqdm
-
     positions, block_movies = _check(model, None, n, metric, min_ratings, None)
-    titles = movies.set_index("movie_id")["title"]
-    rows = 0
-    with (
-        atomic_path(path) as staging,
-        pq.ParquetWriter(staging, SIMILAR_SCHEMA) as writer,
-        tqdm(total=len(positions), desc="similar", unit="movie", leave=False, disable=None) as bar,
-    ):
-        for n_queries, block in _blocks(model, positions, n, metric, min_ratings, block_movies):
-            bar.update(n_queries)
-            block.insert(3, "similar_title", block["similar_movie_id"].map(titles))
-            block["model_id"] = model.model_id
-            writer.write_table(
-                pa.Table.from_pandas(block, schema=SIMILAR_SCHEMA, preserve_index=False)
-            )
-            rows += len(block)
-    return rows
+    return write_titled_blocks(
+        path,
+        SIMILAR_SCHEMA,
+        _blocks(model, positions, n, metric, min_ratings, block_movies),
+        titles=movies.set_index("movie_id")["title"],
+        movie_column="similar_movie_id",
+        title_column="similar_title",
+        model_id=model.model_id,
+        total=len(positions),
+        unit="movie",
+    )
 
 
 def _check(
