@@ -36,7 +36,7 @@ def random_model(
         X=rng.normal(0, 0.3, (n_movies, n_features)).astype(np.float32),
         W=rng.normal(0, 0.3, (n_users, n_features)).astype(np.float32),
         b=rng.normal(0, 0.1, (1, n_users)).astype(np.float32),
-        movie_mean=rng.uniform(1, 5, n_movies).astype(np.float32),
+        movie_offset=rng.uniform(1, 5, n_movies).astype(np.float32),
         movie_count=np.full(n_movies, 10, dtype=np.int32),
         movies=IndexMap(np.arange(1, n_movies + 1, dtype=np.int32)),
         users=IndexMap(np.arange(1, n_users + 1, dtype=np.int32)),

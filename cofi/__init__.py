@@ -24,7 +24,7 @@ _EXPORTS = {
     "build_triples": "cofi.data.matrices",
     "TrainConfig": "cofi.models.config",
     "LAB_CONFIG": "cofi.models.config",
-    "train": "cofi.models.training",
+    "train": "cofi.models.trainer",
     "evaluate": "cofi.evaluation.holdout",
     "split_random": "cofi.evaluation.holdout",
     "RatingScale": "cofi.data.schema",
@@ -62,4 +62,4 @@ if TYPE_CHECKING:
     from cofi.models.config import LAB_CONFIG, TrainConfig
     from cofi.models.cost import cofi_cost, cofi_cost_sparse
     from cofi.models.model import Model, load_model
-    from cofi.models.training import train
+    from cofi.models.trainer import train

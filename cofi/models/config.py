@@ -7,6 +7,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cofi.errors import CofiError
+from cofi.models.objectives import OBJECTIVE_NAMES, objective_class
+
+ObjectiveName = Literal[OBJECTIVE_NAMES]  # type: ignore[valid-type]
+"""The registered objectives' names (:data:`cofi.models.objectives.REGISTRY`)."""
 
 
 class TrainConfig(BaseModel):
@@ -21,7 +25,7 @@ class TrainConfig(BaseModel):
     n_features: int = Field(
         default=30, ge=1, le=4096, description="length of each movie/user vector"
     )
-    objective: Literal["lab", "biased", "svdpp", "ranking"] = Field(
+    objective: ObjectiveName = Field(  # pyright: ignore[reportInvalidTypeForm]
         default="biased",
         description="the model variant (a cost function): see cofi.models.objectives",
     )
@@ -89,12 +93,21 @@ LAB_CONFIG = TrainConfig(
 )
 
 
-#: Defaults that differ by objective, chosen on validation data like the global ones
-#: (benchmarks/choose_defaults.py; the ranking objective on ml-100k per-user validation splits).
-#: They apply when ``fit`` starts from the default configuration and the caller does not set them.
-OBJECTIVE_DEFAULTS: dict[str, dict] = {
-    "ranking": {"lambda_": 10.0, "unobserved_weight": 0.2},
-}
+def objective_defaults(objective: str) -> dict[str, float]:
+    """The hyperparameters objective ``objective`` sets differently from :class:`TrainConfig`'s
+    defaults (its class's ``defaults``, chosen on validation data like the global ones)."""
+    return dict(objective_class(objective).defaults)
+
+
+def __getattr__(name: str):
+    # OBJECTIVE_DEFAULTS is read from the objective classes, which import TensorFlow: on demand.
+    if name == "OBJECTIVE_DEFAULTS":
+        return {
+            objective: defaults
+            for objective in OBJECTIVE_NAMES
+            if (defaults := objective_defaults(objective))
+        }
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: Defaults for a warm start (benchmarks/warm_start.py). Adam starts with fresh moments, so its
@@ -109,14 +122,15 @@ def make_config(
 ) -> TrainConfig:
     """``config`` (default ``TrainConfig()``) with ``hyperparameters`` overriding its fields.
 
-    Without a ``config``, the chosen objective's own defaults (:data:`OBJECTIVE_DEFAULTS`)
+    Without a ``config``, the chosen objective's own defaults (:func:`objective_defaults`)
     and, for a warm start, :data:`WARM_START_DEFAULTS` come between the global defaults and
     ``hyperparameters``.
     """
     base = (config or TrainConfig()).model_dump()
     if config is None:
         objective = hyperparameters.get("objective", base["objective"])
-        base.update(OBJECTIVE_DEFAULTS.get(objective, {}))
+        if objective in OBJECTIVE_NAMES:  # an unknown name is refused by TrainConfig below
+            base.update(objective_defaults(objective))
         if warm_start:
             base.update(WARM_START_DEFAULTS)
     try:

@@ -9,7 +9,7 @@ import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,16 +19,17 @@ from cofi.data.matrices import IndexMap, RatingTriples
 from cofi.data.schema import SCHEMA_VERSION, RatingScale
 from cofi.errors import CofiError
 from cofi.models.config import TrainConfig
+from cofi.models.foldin import fold_in
 from cofi.outputs.publish import UMASK, replace_dir
 
 MODEL_FORMAT = "cofi-model"
-MODEL_FORMAT_VERSION = 1
+MODEL_FORMAT_VERSION = 2
 _ARRAYS_FILE = "arrays.npz"
 _ARRAY_NAMES = (
     "X",
     "W",
     "b",
-    "movie_mean",
+    "movie_offset",
     "movie_count",
     "movie_bias",
     "movie_ids",
@@ -57,8 +58,8 @@ class Model:
         X: (n_movies, n_features) movie features.
         W: (n_users, n_features) user parameters.
         b: (1, n_users) user biases.
-        movie_mean: (n_movies,) what each movie's targets were centred by: its mean training
-            rating for ``objective="lab"`` (0 when it has none), the global mean for ``biased``
+        movie_offset: (n_movies,) what each movie's targets were centred by (the objective's
+            :meth:`~cofi.models.objectives.base.Objective.centre`): its mean training rating for ``objective="lab"`` (0 when it has none), the global mean for ``biased``
             and ``svdpp``, 0 for ``ranking``.
         movie_count: (n_movies,) number of training ratings of each movie.
         movies: index map of movie ids to rows of X.
@@ -79,7 +80,7 @@ class Model:
     X: np.ndarray
     W: np.ndarray
     b: np.ndarray
-    movie_mean: np.ndarray
+    movie_offset: np.ndarray
     movie_count: np.ndarray
     movies: IndexMap
     users: IndexMap
@@ -91,6 +92,7 @@ class Model:
     loss_history: list[tuple[int, float]] = field(default_factory=list)
     movie_bias: np.ndarray | None = None
     model_id: str = ""
+    validation_history: list[tuple[int, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n_movies, n_users = len(self.movies), len(self.users)
@@ -100,7 +102,7 @@ class Model:
             "X": (n_movies, self.config.n_features),
             "W": (n_users, self.config.n_features),
             "b": (1, n_users),
-            "movie_mean": (n_movies,),
+            "movie_offset": (n_movies,),
             "movie_count": (n_movies,),
             "movie_bias": (n_movies,),
             "seen_indptr": (n_users + 1,),
@@ -126,7 +128,7 @@ class Model:
             self.X,
             self.W,
             self.b,
-            self.movie_mean,
+            self.movie_offset,
             self.movie_bias,
             self.movies.ids,
             self.users.ids,
@@ -167,7 +169,7 @@ class Model:
         user_safe = np.where(known_user, user_index, 0)
         both = known_user & known_movie
         prediction = np.full(user_index.shape, self.global_mean, dtype=np.float64)
-        movie_term = self.movie_mean + self.movie_bias
+        movie_term = self.movie_offset + self.movie_bias
         prediction[both] = (
             np.einsum(
                 "ij,ij->i", self.X[movie_safe[both]], self.W[user_safe[both]], dtype=np.float64
@@ -181,8 +183,15 @@ class Model:
         prediction[only_user] += self.b[0, user_safe[only_user]]
         return self._on_scale(prediction).astype(np.float32)
 
+    @property
+    def predicts_ratings(self) -> bool:
+        """Whether predictions are ratings on the scale (else preference scores, unclipped)."""
+        from cofi.models.objectives import objective_class
+
+        return objective_class(self.config.objective).predicts_ratings
+
     def _on_scale(self, values: np.ndarray) -> np.ndarray:
-        if self.config.objective == "ranking":
+        if not self.predicts_ratings:
             return values
         return np.clip(values, self.scale.minimum, self.scale.maximum)
 
@@ -199,7 +208,7 @@ class Model:
     ) -> Iterator[pd.DataFrame]:
         """Top-``n`` unseen movies for users, one DataFrame per block of users.
 
-        Scores ``W_block X^T + b + movie_mean + movie_bias`` for a block of users at a time, so
+        Scores ``W_block X^T + b + movie_offset + movie_bias`` for a block of users at a time, so
         memory holds at most ``block_users x n_movies`` scores. Movies a user rated in training
         and movies with fewer than ``min_ratings`` training ratings are never returned (a movie
         rated once, five stars, would otherwise top every list). A user with fewer than ``n``
@@ -233,7 +242,7 @@ class Model:
         k = min(n, self.n_movies)
         # Movies that may not be recommended get -inf once, in the per-movie term.
         candidate = self.movie_count >= max(1, min_ratings)
-        movie_term = np.where(candidate, self.movie_mean + self.movie_bias, -np.inf)
+        movie_term = np.where(candidate, self.movie_offset + self.movie_bias, -np.inf)
         movie_term = tf.constant(movie_term.astype(np.float32))
         X = tf.constant(self.X.astype(np.float32, copy=False))
         score_block = _block_scorer(X, movie_term, k)
@@ -288,13 +297,13 @@ class Model:
 
         Candidates are the most-rated tenth of the movies with at least ``min_ratings``
         ratings (at least ``n`` of them). They are ordered by what the model predicts for a user
-        it knows nothing about, ``movie_mean + movie_bias``: the regularized movie effect
+        it knows nothing about, ``movie_offset + movie_bias``: the regularized movie effect
         (for ``objective="ranking"``, which has none, by rating count), ties by rating count.
         """
         rated = np.flatnonzero(self.movie_count >= max(1, min_ratings))
         by_count = rated[np.argsort(-self.movie_count[rated], kind="stable")]
         pool = by_count[: max(n, -(-len(rated) // 10))]
-        score = (self.movie_mean + self.movie_bias)[pool]
+        score = (self.movie_offset + self.movie_bias)[pool]
         return pool[np.lexsort((-self.movie_count[pool], -score))][:n]
 
     def _fallback_block(
@@ -362,6 +371,41 @@ class Model:
             )
         return pd.concat(blocks, ignore_index=True)
 
+    def with_users(
+        self, new_users: IndexMap, W_new: np.ndarray, b_new: np.ndarray, rated: RatingTriples
+    ) -> Model:
+        """This model with the rows of ``new_users`` added to W, b and the seen-movies index.
+
+        Args:
+            new_users: ids the model does not hold.
+            W_new: (len(new_users), n_features) their vectors.
+            b_new: (1, len(new_users)) their biases.
+            rated: their ratings, ``user_index`` into ``new_users``.
+        """
+        users = IndexMap.from_ids(np.concatenate([self.users.ids, new_users.ids]))
+        old_rows = users.position_of(self.users.ids)
+        new_rows = users.position_of(new_users.ids)
+        W = np.empty((len(users), self.W.shape[1]), dtype=self.W.dtype)
+        b = np.empty((1, len(users)), dtype=self.b.dtype)
+        W[old_rows], W[new_rows] = self.W, W_new
+        b[0, old_rows], b[0, new_rows] = self.b[0], b_new[0]
+        # The seen-movies CSR, rebuilt over the merged user order.
+        old_user_of = np.repeat(old_rows, np.diff(self.seen_indptr))
+        user_of = np.concatenate([old_user_of, new_rows[rated.user_index]])
+        movie_of = np.concatenate([self.seen_movies, rated.movie_index.astype(np.int32)])
+        order = np.argsort(user_of, kind="stable")
+        indptr = np.zeros(len(users) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(user_of, minlength=len(users)), out=indptr[1:])
+        return replace(
+            self,
+            W=W,
+            b=b,
+            users=users,
+            seen_indptr=indptr,
+            seen_movies=movie_of[order],
+            model_id="",
+        )
+
     def fold_in(
         self,
         ratings: pd.DataFrame,
@@ -374,8 +418,6 @@ class Model:
 
         See :func:`cofi.models.foldin.fold_in` (which also reports steps, cost and time).
         """
-        from cofi.models.foldin import fold_in
-
         return fold_in(
             self, ratings, iterations=iterations, learning_rate=learning_rate, tolerance=tolerance
         ).model
@@ -397,7 +439,7 @@ class Model:
                 X=self.X,
                 W=self.W,
                 b=self.b,
-                movie_mean=self.movie_mean,
+                movie_offset=self.movie_offset,
                 movie_count=self.movie_count,
                 movie_bias=self.movie_bias,
                 movie_ids=self.movies.ids,
@@ -418,6 +460,7 @@ class Model:
                 },
                 "config": self.config.model_dump(),
                 "loss_history": self.loss_history,
+                "validation_history": self.validation_history,
                 "n_movies": self.n_movies,
                 "n_users": self.n_users,
             }
@@ -443,7 +486,8 @@ def load_model(path: str | os.PathLike) -> Model:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as error:
         raise CofiError(f"{meta_path}: not valid JSON ({error})") from None
-    if meta.get("format") != MODEL_FORMAT or meta.get("format_version") != MODEL_FORMAT_VERSION:
+    version = meta.get("format_version")
+    if meta.get("format") != MODEL_FORMAT or version not in (1, MODEL_FORMAT_VERSION):
         raise CofiError(
             f"{meta_path}: unsupported model format {meta.get('format')!r} v{meta.get('format_version')}"
         )
@@ -452,6 +496,8 @@ def load_model(path: str | os.PathLike) -> Model:
             data = {name: arrays[name] for name in arrays.files}
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise CofiError(f"{path / _ARRAYS_FILE}: cannot be read ({error})") from None
+    if version == 1 and "movie_mean" in data:  # v1 named the offset after one objective's centring
+        data["movie_offset"] = data.pop("movie_mean")
     missing = sorted(set(_ARRAY_NAMES) - set(data))
     if missing:
         raise CofiError(f"{path / _ARRAYS_FILE}: lacks array(s) {missing}")
@@ -459,7 +505,7 @@ def load_model(path: str | os.PathLike) -> Model:
         X=data["X"],
         W=data["W"],
         b=data["b"],
-        movie_mean=data["movie_mean"],
+        movie_offset=data["movie_offset"],
         movie_count=data["movie_count"],
         movie_bias=data["movie_bias"],
         movies=IndexMap(data["movie_ids"]),
@@ -470,6 +516,7 @@ def load_model(path: str | os.PathLike) -> Model:
         scale=RatingScale(**meta["scale"]),
         config=TrainConfig(**meta["config"]),
         loss_history=[tuple(pair) for pair in meta["loss_history"]],
+        validation_history=[tuple(pair) for pair in meta.get("validation_history", [])],
         model_id=meta["model_id"],
     )
 

@@ -31,17 +31,36 @@ def model(ratings) -> cofi.Model:
     return cofi.fit(ratings, n_features=4, iterations=60, seed=1)
 
 
-def test_predict_matches_the_formula_and_clips(model, ratings) -> None:
-    users, movies = ratings["user_id"].to_numpy()[:20], ratings["movie_id"].to_numpy()[:20]
-    j, i = model.users.position_of(users), model.movies.position_of(movies)
-    raw = (
-        np.sum(model.X[i] * model.W[j], axis=1)
-        + model.b[0, j]
-        + model.movie_mean[i]
-        + model.movie_bias[i]
+def _tiny_model() -> cofi.Model:
+    """2 movies (ids 10, 20) x 2 users (ids 1, 2), one feature, numbers to check by hand."""
+    from cofi.data.matrices import IndexMap
+
+    return cofi.Model(
+        X=np.array([[1.0], [2.0]], np.float32),
+        W=np.array([[0.5], [-1.0]], np.float32),
+        b=np.array([[0.25, 0.0]], np.float32),
+        movie_offset=np.array([3.0, 3.0], np.float32),
+        movie_count=np.array([1, 1], np.int32),
+        movie_bias=np.array([0.5, -0.5], np.float32),
+        movies=IndexMap(np.array([10, 20], np.int32)),
+        users=IndexMap(np.array([1, 2], np.int32)),
+        seen_indptr=np.array([0, 1, 2]),
+        seen_movies=np.array([0, 1], np.int32),
+        global_mean=3.0,
+        scale=cofi.RatingScale(1.0, 5.0, 1.0),
+        config=cofi.TrainConfig(n_features=1),
     )
-    np.testing.assert_allclose(model.predict(users, movies), np.clip(raw, 1, 5), rtol=1e-5)
-    assert model.scale == cofi.RatingScale(1.0, 5.0, 1.0)
+
+
+def test_predict_by_hand_and_clipped_to_the_scale() -> None:
+    model = _tiny_model()
+    # user 1, movie 10: 1 * 0.5 + 0.25 + 3 + 0.5 = 4.25; user 1, movie 20: 2 * 0.5 + 0.25 + 3 - 0.5
+    # = 3.75; user 2, movie 10: -1 + 0 + 3 + 0.5 = 2.5; user 2, movie 20: -2 + 3 - 0.5 = 0.5 -> 1
+    predicted = model.predict([1, 1, 2, 2], [10, 20, 10, 20])
+    np.testing.assert_allclose(predicted, [4.25, 3.75, 2.5, 1.0])
+    # user 1 rated movie 10, so their one recommendation is movie 20 at 3.75
+    table = model.recommend([1], n=5)
+    assert table[["movie_id", "predicted_rating"]].values.tolist() == [[20, 3.75]]
 
 
 def test_unknown_users_and_movies_get_documented_fallbacks(model, ratings) -> None:
@@ -49,7 +68,7 @@ def test_unknown_users_and_movies_get_documented_fallbacks(model, ratings) -> No
     j, i = model.users.position_of([known_user])[0], model.movies.position_of([known_movie])[0]
     predictions = model.predict([999_999, known_user, 999_999], [known_movie, 888_888, 888_888])
     expected = [
-        model.movie_mean[i] + model.movie_bias[i],
+        model.movie_offset[i] + model.movie_bias[i],
         model.global_mean + model.b[0, j],
         model.global_mean,
     ]
@@ -162,7 +181,7 @@ def test_cold_start_users_get_the_flagged_popular_list(model, ratings) -> None:
 
 def test_popular_movies_are_frequent_and_ordered_by_the_movie_effect(model) -> None:
     popular = model.popular_movies(5)
-    effect = (model.movie_mean + model.movie_bias)[popular]
+    effect = (model.movie_offset + model.movie_bias)[popular]
     assert np.all(np.diff(effect) <= 1e-7)
     cutoff = np.sort(model.movie_count)[::-1][
         max(5, -(-np.count_nonzero(model.movie_count) // 10)) - 1

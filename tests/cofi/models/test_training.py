@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 import cofi
-from cofi.data.matrices import RatingTriples
+from cofi.data.matrices import DENSE_CELL_LIMIT, RatingTriples, build_triples
 from cofi.errors import CofiError, TrainingError
 from cofi.evaluation.holdout import rmse
 from cofi.models.config import TrainConfig
-from cofi.models.training import choose_method, train
+from cofi.models.trainer import MINIBATCH_MIN_RATINGS, choose_method, train
 
 
 def planted(n_movies=60, n_users=50, rank=3, density=0.5, seed=0):
@@ -108,26 +108,34 @@ def test_bad_hyperparameters_fail_at_once() -> None:
         cofi.fit(ratings, learning_rat=0.1)
 
 
-def test_lab_settings_are_one_call_away() -> None:
-    assert (
-        cofi.LAB_CONFIG.n_features,
-        cofi.LAB_CONFIG.lambda_,
-        cofi.LAB_CONFIG.learning_rate,
-        cofi.LAB_CONFIG.iterations,
-    ) == (100, 1.0, 0.1, 200)
+def test_a_full_config_passes_through_and_keywords_override_it() -> None:
     ratings, _ = planted(10, 8)
     model = cofi.fit(ratings, cofi.LAB_CONFIG, iterations=3)
-    assert model.config.n_features == 100 and model.config.iterations == 3
+    assert model.config == cofi.LAB_CONFIG.model_copy(update={"iterations": 3})
+    assert len(model.loss_history) == 1 and model.loss_history[0][0] == 3
+    # the lab's objective centres by movie means: a movie's offset is its mean rating
+    first = ratings["movie_id"].min()
+    i = model.movies.position_of([first])[0]
+    mean = ratings.loc[ratings["movie_id"] == first, "rating"].mean()
+    assert model.movie_offset[i] == pytest.approx(mean, rel=1e-6)
 
 
-def test_auto_method_picks_by_size() -> None:
+def test_auto_never_builds_dense_matrices_past_the_limit_and_batches_large_data() -> None:
     config = TrainConfig()
-    assert choose_method(config, 100, 100) == "dense"
-    assert choose_method(config, 1682, 943, 100_000) == "dense"  # ml-100k: 6% dense
-    assert choose_method(TrainConfig(n_features=10), 9742, 610, 100_836) == "sparse"  # 1.7%
-    assert choose_method(config, 62_423, 162_541) == "sparse"
-    assert choose_method(config, 62_423, 162_541, 25_000_095) == "minibatch"
-    assert choose_method(TrainConfig(method="sparse"), 10, 10) == "sparse"
+    side = int(DENSE_CELL_LIMIT**0.5) + 1
+    assert choose_method(config, side, side, 10) == "sparse"
+    assert choose_method(config, 10, 10, MINIBATCH_MIN_RATINGS) == "minibatch"
+    assert choose_method(config, 10, 10, MINIBATCH_MIN_RATINGS - 1) == "dense"
+    assert choose_method(TrainConfig(method="sparse"), 10, 10, MINIBATCH_MIN_RATINGS) == "sparse"
+
+
+def test_auto_picks_the_same_model_as_the_method_it_names() -> None:
+    ratings, _ = planted(20, 15, density=0.5)
+    triples, _, _ = build_triples(ratings)
+    picked = choose_method(TrainConfig(), triples.n_movies, triples.n_users, len(triples))
+    auto = cofi.fit(ratings, iterations=10)
+    named = cofi.fit(ratings, iterations=10, method=picked)
+    np.testing.assert_array_equal(auto.X, named.X)
 
 
 def test_fit_rejects_duplicates_and_missing_ratings() -> None:
@@ -172,7 +180,7 @@ def test_early_stopping_keeps_the_best_state_and_stops() -> None:
     assert steps[-1] == result.best_step + 2 * 10
     assert len(result.loss_history) == len(steps)
     # the parameters returned are the best ones, not the last
-    from cofi.models.training import split_validation
+    from cofi.models.trainer import split_validation
 
     _, validation = split_validation(triples, TrainConfig(validation_fraction=0.2))
     error = (
@@ -186,7 +194,7 @@ def test_early_stopping_keeps_the_best_state_and_stops() -> None:
 
 def test_early_stopping_ratings_do_not_leak_into_the_centring() -> None:
     from cofi.data.matrices import build_triples, normalize_triples
-    from cofi.models.training import split_validation
+    from cofi.models.trainer import split_validation
 
     ratings, _ = planted(20, 15, density=0.6)
     config = dict(objective="lab", iterations=20, validation_fraction=0.3, log_every=5)
@@ -195,6 +203,6 @@ def test_early_stopping_ratings_do_not_leak_into_the_centring() -> None:
     fit_part, validation = split_validation(triples, TrainConfig(**config))
     _, fit_means = normalize_triples(fit_part)
     _, all_means = normalize_triples(triples)
-    np.testing.assert_allclose(model.movie_mean, fit_means, rtol=1e-6)
-    assert not np.allclose(model.movie_mean, all_means)
+    np.testing.assert_allclose(model.movie_offset, fit_means, rtol=1e-6)
+    assert not np.allclose(model.movie_offset, all_means)
     assert len(validation) == round(0.3 * len(triples))

@@ -9,6 +9,8 @@ import pytest
 import cofi
 from cofi.data.matrices import IndexMap
 from cofi.errors import CofiError
+from cofi.models.objectives import objective_for
+from cofi.models.trainer import Tolerance
 from cofi.models.warm import warm_start_parameters
 
 
@@ -31,7 +33,7 @@ def test_rows_are_carried_over_by_id_and_new_rows_start_seeded(ratings) -> None:
     np.testing.assert_array_equal(values["W"][:60], old.W)
     np.testing.assert_array_equal(values["b"][0, :60], old.b[0])
     np.testing.assert_array_equal(values["movie_bias"][:50], old.movie_bias)
-    fresh = cofi.models.training.initial_parameters(config, 51, 70)
+    fresh = objective_for(config).initial_values(51, 70)
     np.testing.assert_array_equal(values["W"][60:], fresh["W"][60:])
     np.testing.assert_array_equal(values["X"][50], fresh["X"][50])
 
@@ -76,10 +78,13 @@ def test_warm_start_refuses_a_fresh_validation_split(ratings) -> None:
         cofi.fit(ratings, n_features=3, iterations=5, warm_start=old, validation_fraction=0.1)
 
 
-def test_a_rising_cost_is_not_convergence() -> None:
-    from cofi.models.training import _converged
+def _stops(tolerance: float, costs: list[float]) -> list[bool]:
+    callback = Tolerance(tolerance)
+    return [callback.on_check(step, cost) for step, cost in enumerate(costs)]
 
-    assert _converged([(10, 100.0), (20, 99.95)], 1e-3)
-    assert not _converged([(10, 100.0), (20, 99.0)], 1e-3)
-    assert not _converged([(10, 100.0), (20, 100.5)], 1e-3)
-    assert not _converged([(10, 100.0), (20, 99.95)], 0.0)
+
+def test_a_rising_cost_is_not_convergence() -> None:
+    assert _stops(1e-3, [100.0, 99.95]) == [False, True]
+    assert _stops(1e-3, [100.0, 99.0]) == [False, False]
+    assert _stops(1e-3, [100.0, 100.5]) == [False, False]
+    assert _stops(0.0, [100.0, 99.95]) == [False, False]

@@ -26,7 +26,7 @@ def model_with(X, movie_count=None, movie_ids=None) -> cofi.Model:
         X=X,
         W=np.zeros((1, n_features), np.float32),
         b=np.zeros((1, 1), np.float32),
-        movie_mean=np.zeros(n_movies, np.float32),
+        movie_offset=np.zeros(n_movies, np.float32),
         movie_count=np.ones(n_movies, np.int32) if movie_count is None else np.asarray(movie_count),
         movies=IndexMap(
             np.arange(1, n_movies + 1, dtype=np.int32) if movie_ids is None else movie_ids

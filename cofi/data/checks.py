@@ -1,0 +1,56 @@
+"""Checks of an in-memory ratings table before it is trained on or folded in."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cofi.data.schema import RatingScale
+from cofi.errors import CofiError
+
+
+def infer_scale(rating: np.ndarray) -> RatingScale:
+    """The scale observed ratings lie on: their range, in half or whole steps."""
+    if len(rating) == 0:
+        raise CofiError("no ratings")
+    if float(rating.min()) == float(rating.max()):
+        raise CofiError(
+            f"all {len(rating):,} ratings equal {float(rating.min()):g}, so no rating scale can be "
+            "inferred; pass scale=cofi.RatingScale(minimum, maximum, step)"
+        )
+    fractional = not np.allclose(rating, np.round(rating))
+    return RatingScale(float(rating.min()), float(rating.max()), 0.5 if fractional else 1.0)
+
+
+def check_ratings(ratings: pd.DataFrame, purpose: str) -> None:
+    """Raise :class:`CofiError` unless ``ratings`` is a usable ratings table.
+
+    It must be a DataFrame with ``user_id``, ``movie_id`` and ``rating``, at least one row, no
+    missing rating and no (user, movie) pair twice; errors name the first bad row by position.
+
+    Args:
+        ratings: the table.
+        purpose: what the ratings are for, for the message of an empty table ("to train on").
+    """
+    if not isinstance(ratings, pd.DataFrame):
+        raise CofiError(f"ratings must be a pandas DataFrame, got {type(ratings).__name__}")
+    missing = {"user_id", "movie_id", "rating"} - set(ratings.columns)
+    if missing:
+        raise CofiError(
+            f"ratings lacks column(s) {sorted(missing)}; it has {list(ratings.columns)}"
+        )
+    if ratings.empty:
+        raise CofiError(f"no ratings {purpose}")
+    absent = ratings["rating"].isna().to_numpy()
+    if absent.any():
+        raise CofiError(
+            f"ratings row {int(np.flatnonzero(absent)[0])}: missing rating "
+            f"({int(absent.sum())} missing rating value(s) in all)"
+        )
+    duplicated = ratings.duplicated(["user_id", "movie_id"]).to_numpy()
+    if duplicated.any():
+        row = int(np.flatnonzero(duplicated)[0])
+        raise CofiError(
+            f"ratings row {row}: user {ratings['user_id'].iloc[row]} rates movie "
+            f"{ratings['movie_id'].iloc[row]} twice ({int(duplicated.sum())} duplicate pair(s))"
+        )

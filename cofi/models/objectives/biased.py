@@ -1,0 +1,83 @@
+r"""Biased matrix factorization: the default rating objective.
+
+.. math::
+
+    J = \tfrac12 \sum_{\text{rated}} (x_i \cdot u_j + b_j + c_i - (y_{ij} - \mu))^2
+        + \tfrac{\lambda}{2} \big(\sum X^2 + \sum W^2 + \sum b^2 + \sum c^2\big)
+
+with ``u_j = w_j`` (SVD++ adds its implicit term to it), ``mu`` the global mean, ``b`` user and
+``c`` movie biases. ``regularization="weighted"`` weights each row's penalty by its rating count.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from cofi.models.cost import penalty_batch, penalty_dense
+from cofi.models.objectives.base import (
+    MOVIE_BIAS,
+    USER_BIAS,
+    Batch,
+    Objective,
+    Params,
+    W,
+    X,
+)
+
+
+class BiasedObjective(Objective):
+    """Biased MF. Subclasses change the user vectors (:meth:`user_factors`,
+    :meth:`user_factors_dense`) and add terms (:meth:`extra_penalty`); the cost stays this one."""
+
+    name = "biased"
+    variables = (X, W, USER_BIAS, MOVIE_BIAS)
+
+    def cost(self, params: Params, batch: Batch) -> tf.Tensor:
+        X_, W_ = params["X"], params["W"]
+        movie_rows = tf.gather(X_, batch.movie_index)
+        user_rows = tf.gather(self.user_factors(params), batch.user_index)
+        user_bias = tf.gather(tf.reshape(params["b"], [-1]), batch.user_index)
+        movie_bias = tf.gather(params["movie_bias"], batch.movie_index)
+        target = tf.cast(batch.target, X_.dtype)
+        error = tf.reduce_sum(movie_rows * user_rows, axis=1) + user_bias + movie_bias - target
+        # The penalty is on W itself, whatever user_factors adds to it.
+        own_rows = tf.gather(W_, batch.user_index)
+        penalty = penalty_batch(
+            self.config.regularization,
+            [X_, W_, params["b"], params["movie_bias"]],
+            [movie_rows, own_rows, user_bias, movie_bias],
+            batch.weight,
+        )
+        penalty += self.extra_penalty(params)
+        return batch.weight * 0.5 * tf.reduce_sum(error**2) + (self.config.lambda_ / 2) * penalty
+
+    def dense_cost(self, params: Params, Y: tf.Tensor, R: tf.Tensor) -> tf.Tensor:
+        X_ = params["X"]
+        Y, R = tf.cast(Y, X_.dtype), tf.cast(R, X_.dtype)
+        users = self.user_factors_dense(params, R)
+        prediction = (
+            tf.linalg.matmul(X_, users, transpose_b=True)
+            + params["b"]
+            + params["movie_bias"][:, None]
+        )
+        error = (prediction - Y) * R
+        movie_counts, user_counts = tf.reduce_sum(R, axis=1), tf.reduce_sum(R, axis=0)
+        penalty = penalty_dense(
+            self.config.regularization,
+            [
+                (X_, movie_counts),
+                (params["W"], user_counts),
+                (tf.reshape(params["b"], [-1]), user_counts),
+                (params["movie_bias"], movie_counts),
+            ],
+        )
+        penalty += self.extra_penalty(params)
+        return 0.5 * tf.reduce_sum(error**2) + (self.config.lambda_ / 2) * penalty
+
+    def user_factors_dense(self, params: Params, R: tf.Tensor) -> tf.Tensor:
+        """:meth:`user_factors` computed from dense ``R``."""
+        return params["W"]
+
+    def extra_penalty(self, params: Params) -> tf.Tensor:
+        """Penalty on variables beyond X, W and the biases (none here)."""
+        return tf.zeros((), params["X"].dtype)
