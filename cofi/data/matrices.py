@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from cofi.data.schema import require_columns
 from cofi.errors import CofiError
 
 #: Above this many cells (n_movies * n_users) the dense form is not built unless asked for.
@@ -106,21 +107,6 @@ class RatingTriples:
         R[self.movie_index, self.user_index] = 1
         return Y, R
 
-    def to_frame(self) -> pd.DataFrame:
-        return pd.DataFrame(
-            {"movie_index": self.movie_index, "user_index": self.user_index, "rating": self.rating}
-        )
-
-    @classmethod
-    def from_frame(cls, frame: pd.DataFrame, n_movies: int, n_users: int) -> RatingTriples:
-        return cls(
-            frame["movie_index"].to_numpy(np.int32),
-            frame["user_index"].to_numpy(np.int32),
-            frame["rating"].to_numpy(np.float32),
-            n_movies,
-            n_users,
-        )
-
 
 def build_triples(
     ratings: pd.DataFrame, movies: IndexMap | None = None, users: IndexMap | None = None
@@ -138,11 +124,7 @@ def build_triples(
     Raises:
         CofiError: a column is missing, or a rating names a user or movie outside the given maps.
     """
-    missing = {"user_id", "movie_id", "rating"} - set(ratings.columns)
-    if missing:
-        raise CofiError(
-            f"ratings table lacks column(s) {sorted(missing)}; it has {list(ratings.columns)}"
-        )
+    require_columns(ratings, ("user_id", "movie_id", "rating"), "ratings table")
     movies = movies if movies is not None else IndexMap.from_ids(ratings["movie_id"])
     users = users if users is not None else IndexMap.from_ids(ratings["user_id"])
     movie_index = movies.position_of(ratings["movie_id"])

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+
+from cofi.errors import CofiError
 
 #: Bumped whenever the layout of the Parquet tables or the manifest changes.
 SCHEMA_VERSION = 2
+
+#: User and movie ids are positive 32-bit integers: 1 to MAX_ID.
+MAX_ID = 2**31 - 1
 
 RATINGS_SCHEMA = pa.schema(
     [
@@ -117,3 +124,21 @@ KNOWN_DATASETS: dict[str, DatasetInfo] = {
         ("ml-latest", HALF_STARS),
     ]
 }
+
+
+def require_columns(frame: pd.DataFrame | pa.Table, columns: Iterable[str], what: str) -> None:
+    """Checks that ``frame`` has each of ``columns``; other columns are allowed.
+
+    Args:
+        frame: a pandas DataFrame or a pyarrow Table.
+        columns: the column names it must have.
+        what: how the message names ``frame``, e.g. ``"ratings"`` or ``"the movies table"``.
+
+    Raises:
+        CofiError: ``"{what} lacks column(s) [...]; it has [...]"``, the missing ones in the
+            order of ``columns``.
+    """
+    present = frame.column_names if isinstance(frame, pa.Table) else list(frame.columns)
+    missing = [column for column in columns if column not in present]
+    if missing:
+        raise CofiError(f"{what} lacks column(s) {missing}; it has {present}")
