@@ -23,7 +23,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import pandas as pd  # noqa: E402
 
 import cofi  # noqa: E402
-from cofi.data.movielens import ingest, resolve_source  # noqa: E402
+from cofi.data.download import resolve_source  # noqa: E402
+from cofi.data.ingest import ingest  # noqa: E402
 from cofi.data.schema import KNOWN_DATASETS  # noqa: E402
 from cofi.evaluation.holdout import evaluate, split_random  # noqa: E402
 from cofi.models.config import LAB_CONFIG  # noqa: E402

@@ -51,7 +51,8 @@ import pandas as pd  # noqa: E402
 
 import cofi  # noqa: E402
 from cofi.api import infer_scale  # noqa: E402
-from cofi.data.movielens import ingest, resolve_source  # noqa: E402
+from cofi.data.download import resolve_source  # noqa: E402
+from cofi.data.ingest import ingest  # noqa: E402
 from cofi.data.schema import KNOWN_DATASETS, RatingScale  # noqa: E402
 from cofi.evaluation.metrics import popularity_recommendations, ranking_report, rating_report  # noqa: E402
 from cofi.evaluation.splits import split_per_user_random, split_predefined  # noqa: E402

@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import cofi  # noqa: E402
-from cofi.data.movielens import ingest, resolve_source  # noqa: E402
+from cofi.data.download import resolve_source  # noqa: E402
+from cofi.data.ingest import ingest  # noqa: E402
 from cofi.data.schema import KNOWN_DATASETS  # noqa: E402
 from cofi.evaluation.holdout import rmse  # noqa: E402
 from cofi.models.foldin import fold_in  # noqa: E402

@@ -23,8 +23,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from cofi.data.ingest import ingest  # noqa: E402
 from cofi.data.matrices import build_triples, normalize_triples  # noqa: E402
-from cofi.data.movielens import ingest  # noqa: E402
 from cofi.evaluation.holdout import rmse, split_random  # noqa: E402
 from cofi.models.cost import cofi_cost_sparse  # noqa: E402
 

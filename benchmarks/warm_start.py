@@ -24,7 +24,8 @@ import pandas as pd  # noqa: E402
 
 import cofi  # noqa: E402
 from cofi.api import infer_scale  # noqa: E402
-from cofi.data.movielens import ingest, resolve_source  # noqa: E402
+from cofi.data.download import resolve_source  # noqa: E402
+from cofi.data.ingest import ingest  # noqa: E402
 from cofi.data.schema import KNOWN_DATASETS  # noqa: E402
 from cofi.evaluation.holdout import rmse, split_random  # noqa: E402
 from cofi.models.config import WARM_START_DEFAULTS  # noqa: E402

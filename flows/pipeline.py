@@ -23,7 +23,7 @@ from prefect import flow  # noqa: E402
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator  # noqa: E402
 
 from cofi import settings  # noqa: E402
-from cofi.data.movielens import read_manifest  # noqa: E402
+from cofi.data.ingest import read_manifest  # noqa: E402
 from cofi.data.schema import KNOWN_DATASETS  # noqa: E402
 from cofi.errors import CofiError  # noqa: E402
 from cofi.evaluation.holdout import format_report  # noqa: E402

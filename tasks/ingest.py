@@ -7,7 +7,8 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from cofi.data.movielens import ingest, resolve_source
+from cofi.data.download import resolve_source
+from cofi.data.ingest import ingest
 from cofi.data.schema import KNOWN_DATASETS
 
 

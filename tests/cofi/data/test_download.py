@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from cofi.data.movielens import download, ingest, resolve_source
+from cofi.data.download import download, resolve_source
+from cofi.data.ingest import ingest
 from cofi.data.schema import KNOWN_DATASETS, DatasetInfo
 from cofi.errors import ChecksumError, CofiError, DataError
 

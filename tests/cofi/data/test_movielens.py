@@ -16,19 +16,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cofi import settings as cofi_settings
-from cofi.data.movielens import (
+from cofi.data.download import resolve_source
+from cofi.data.ingest import (
     QUARANTINE_FILE,
     IngestResult,
-    Layout,
-    _ByteStream,
-    _parse_year,
-    detect_layout,
     ingest,
     read_manifest,
     read_movies,
     read_ratings,
-    resolve_source,
 )
+from cofi.data.layouts import Layout, detect_layout
+from cofi.data.movie_rows import parse_year as _parse_year
+from cofi.data.reading import ByteStream as _ByteStream
 from cofi.data.schema import HALF_STARS, MOVIES_SCHEMA, RATINGS_SCHEMA, SCHEMA_VERSION, WHOLE_STARS
 from cofi.errors import CofiError, DataError
 

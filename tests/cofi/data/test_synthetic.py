@@ -273,10 +273,10 @@ def test_failure_leaves_the_previous_output_and_no_debris(
 
 
 def test_output_ingests_cleanly(dataset: synthetic.SyntheticSummary, tmp_path: Path) -> None:
-    movielens = pytest.importorskip("cofi.data.movielens")
+    from cofi.data.ingest import ingest
     from cofi.data.schema import HALF_STARS
 
-    result = movielens.ingest(dataset.out_dir, tmp_path / "ingested", scale=HALF_STARS)
+    result = ingest(dataset.out_dir, tmp_path / "ingested", scale=HALF_STARS)
     assert (result.n_ratings, result.n_users, result.n_movies, result.n_quarantined) == (
         dataset.n_ratings,
         dataset.n_users,
