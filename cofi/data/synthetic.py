@@ -32,6 +32,7 @@ Run as ``python -m cofi.data.synthetic OUT_DIR --ratings 25000000``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import shutil
 import sys
@@ -532,16 +533,16 @@ def _write_movies(path: Path, plan: _Plan) -> None:
 def _write_ratings(path: Path, plan: _Plan, seed: int, chunk_ratings: int) -> int:
     n_written = 0
     options = pa_csv.WriteOptions(include_header=False, quoting_style="none")
+    chunks = _chunks(plan, seed, chunk_ratings)
     with path.open("wb") as handle:
         handle.write(RATINGS_HEADER)
-        writer: pa_csv.CSVWriter | None = None
-        for table in _chunks(plan, seed, chunk_ratings):
-            if writer is None:
-                writer = pa_csv.CSVWriter(handle, table.schema, write_options=options)
-            writer.write_table(table)
-            n_written += table.num_rows
-        if writer is not None:
-            writer.close()
+        first = next(chunks, None)
+        if first is None:
+            return 0
+        with pa_csv.CSVWriter(handle, first.schema, write_options=options) as writer:
+            for table in itertools.chain([first], chunks):
+                writer.write_table(table)
+                n_written += table.num_rows
     return n_written
 
 
