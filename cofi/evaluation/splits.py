@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import zipfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +30,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from cofi.data.folder_or_zip import FolderOrZip
+from cofi.data.schema import require_columns
 from cofi.errors import CofiError, DataError
 from cofi.evaluation.holdout import split_random
 
@@ -59,12 +60,6 @@ _T = TypeVar("_T")
 
 # --------------------------------------------------------------------------------------------
 # Helpers
-
-
-def _check_columns(ratings: pd.DataFrame, columns: tuple[str, ...]) -> None:
-    missing = [c for c in columns if c not in ratings.columns]
-    if missing:
-        raise CofiError(f"ratings lack the column(s) {missing}; they have {list(ratings.columns)}")
 
 
 def _check_fraction(test_fraction: float) -> None:
@@ -196,7 +191,7 @@ def split_per_user_random(
     """
     _check_fraction(test_fraction)
     _check_min_train(min_train)
-    _check_columns(ratings, ("user_id",))
+    require_columns(ratings, ("user_id",), "ratings table")
     user_ids = ratings["user_id"].to_numpy()
     shuffled = np.random.default_rng(seed).permutation(len(ratings))
     position, n_user = _position_in_user(user_ids, shuffled)
@@ -237,7 +232,7 @@ def split_per_user_temporal(
     if n_test is not None and n_test < 1:
         raise CofiError(f"n_test must be at least 1, got {n_test}")
     _check_min_train(min_train)
-    _check_columns(ratings, ("user_id", "movie_id", "timestamp"))
+    require_columns(ratings, ("user_id", "movie_id", "timestamp"), "ratings table")
     user_ids = ratings["user_id"].to_numpy()
     chronological = _chronological_order(
         _timestamps_ns(ratings["timestamp"]), ratings["movie_id"].to_numpy()
@@ -267,7 +262,7 @@ def split_time_cutoff(
     Returns:
         ``(train, test)`` with the original columns and row order; either may be empty.
     """
-    _check_columns(ratings, ("timestamp",))
+    require_columns(ratings, ("timestamp",), "ratings table")
     return _sides(ratings, _timestamps_ns(ratings["timestamp"]) >= _moment_ns(cutoff))
 
 
@@ -305,44 +300,22 @@ def k_fold(
 # ml-100k's predefined splits
 
 
-def _predefined_members(source: Path, name: str) -> tuple[dict[str, str], zipfile.ZipFile | None]:
+def _predefined_members(container: FolderOrZip, name: str) -> dict[str, str]:
     """Where ``<name>.base`` and ``<name>.test`` are: at the top level or one folder deep."""
     wanted = (f"{name}.base", f"{name}.test")
-    archive: zipfile.ZipFile | None = None
-    if source.is_dir():
-        names = [
-            p.relative_to(source).as_posix()
-            for pattern in ("*", "*/*")
-            for p in source.glob(pattern)
-            if p.is_file()
-        ]
-    elif source.is_file():
-        try:
-            archive = zipfile.ZipFile(source)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise DataError(source, f"is not a readable zip archive ({exc})") from exc
-        names = [
-            info.filename
-            for info in archive.infolist()
-            if not info.is_dir() and not info.filename.startswith("__MACOSX/")
-        ]
-    else:
-        raise DataError(source, "does not exist (expected a folder or a .zip archive)")
     found: dict[str, str] = {}
     # The shallowest copy wins, so "ml-100k/u1.base" is used only when there is no "u1.base".
-    for member in sorted(names, key=lambda m: (m.count("/"), m)):
+    for member in sorted(container.names, key=lambda m: (m.count("/"), m)):
         base = posixpath.basename(member)
-        if base in wanted and member.count("/") <= 1 and base not in found:
+        if base in wanted and base not in found:
             found[base] = member
     missing = [w for w in wanted if w not in found]
     if missing:
-        if archive is not None:
-            archive.close()
         raise DataError(
-            source,
+            container.path,
             f"missing file: {' and '.join(missing)} (looked at the top level and one folder deep)",
         )
-    return found, archive
+    return found
 
 
 def _parse_predefined(data: bytes, label: str) -> pd.DataFrame:
@@ -421,26 +394,13 @@ def split_predefined(
     """
     if name not in PREDEFINED_NAMES:
         raise CofiError(f"unknown predefined split {name!r}; expected one of {PREDEFINED_NAMES}")
-    source = Path(folder_or_zip)
-    members, archive = _predefined_members(source, name)
-    sides = []
-    try:
-        for suffix in ("base", "test"):
-            member = members[f"{name}.{suffix}"]
-            if archive is None:
-                label = str(source / member)
-                data = (source / member).read_bytes()
-            else:
-                label = f"{source}!{member}"
-                try:
-                    data = archive.read(member)
-                except (zipfile.BadZipFile, OSError, EOFError) as exc:
-                    raise DataError(label, f"cannot be read from the archive ({exc})") from exc
-            sides.append(_parse_predefined(data, label))
-    finally:
-        if archive is not None:
-            archive.close()
-    return sides[0], sides[1]
+    with FolderOrZip(Path(folder_or_zip)) as container:
+        members = _predefined_members(container, name)
+        train, test = (
+            _parse_predefined(container.read_bytes(member), container.label(member))
+            for member in (members[f"{name}.base"], members[f"{name}.test"])
+        )
+    return train, test
 
 
 # --------------------------------------------------------------------------------------------
