@@ -44,23 +44,17 @@ def main() -> None:
     )
     args = parser.parse_args()
     # lambda_ means different things for the two penalties: per row (uniform) or per rating.
+    lambdas = {"uniform": [10.0, 15.0, 20.0, 30.0], "weighted": [0.02, 0.05, 0.1, 0.2]}
     grids = [
         {
             "objective": ["lab", "biased"],
-            "regularization": ["uniform"],
+            "regularization": [penalty],
             "n_features": [10, 30, 50, 100],
-            "lambda_": [10.0, 15.0, 20.0, 30.0],
+            "lambda_": values,
             "learning_rate": [0.05],
             "iterations": [100, 200],
-        },
-        {
-            "objective": ["lab", "biased"],
-            "regularization": ["weighted"],
-            "n_features": [10, 30, 50, 100],
-            "lambda_": [0.02, 0.05, 0.1, 0.2],
-            "learning_rate": [0.05],
-            "iterations": [100, 200],
-        },
+        }
+        for penalty, values in lambdas.items()
     ]
     if args.quick:
         grids = [
