@@ -139,7 +139,7 @@ def _write_tables(
     quarantine: bool,
     block_size: int,
 ) -> _Written:
-    """Reads, checks and writes movies.parquet, ratings.parquet (and quarantine.csv) to ``folder``."""
+    """Reads, checks and writes movies.parquet and ratings.parquet (and quarantine.csv)."""
     spec = LAYOUTS[layout]
     problems: list[BadRow] = []
     movies, n_movie_rows_read = read_movies_file(container, layout, prefix, quarantine, problems)

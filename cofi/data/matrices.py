@@ -35,9 +35,8 @@ class IndexMap:
         """The map of the distinct ``ids``; they must be integers that fit in int32."""
         values = np.asarray(ids)
         if values.size and not np.issubdtype(values.dtype, np.integer):
-            raise CofiError(
-                f"ids must be integers, got dtype {values.dtype} (e.g. {values.reshape(-1)[:3].tolist()})"
-            )
+            examples = values.reshape(-1)[:3].tolist()
+            raise CofiError(f"ids must be integers, got dtype {values.dtype} (e.g. {examples})")
         unique = np.unique(values.astype(np.int64))
         if unique.size and (
             unique[0] < np.iinfo(np.int32).min or unique[-1] > np.iinfo(np.int32).max
@@ -136,7 +135,8 @@ def build_triples(
         if (index < 0).any():
             unknown = ratings[column].to_numpy()[index < 0]
             raise CofiError(
-                f"{len(unknown)} rating(s) name a {name} id not in the index, e.g. {unknown[:5].tolist()}"
+                f"{len(unknown)} rating(s) name a {name} id not in the index, "
+                f"e.g. {unknown[:5].tolist()}"
             )
     triples = RatingTriples(
         movie_index.astype(np.int32),

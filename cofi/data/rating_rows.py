@@ -77,14 +77,15 @@ def _check_rows(
         "timestamp": (_TIMESTAMP_PATTERN, "an integer number of seconds"),
     }
     typed: dict[str, np.ndarray] = {}
-    # The pyright ignores: pyarrow.compute makes its kernels at import time, out of its sight.
+    # pyarrow.compute makes its kernels at import time, out of pyright's sight: hence the ignores.
+    match_regex = pc.match_substring_regex  # pyright: ignore[reportAttributeAccessIssue]
+    if_else = pc.if_else  # pyright: ignore[reportAttributeAccessIssue]
     for column, (pattern, kind) in patterns.items():
         strings = batch.column(column)
-        found = pc.match_substring_regex(strings, pattern)  # pyright: ignore[reportAttributeAccessIssue]
-        matches = found.to_numpy(zero_copy_only=False)
+        matches = match_regex(strings, pattern).to_numpy(zero_copy_only=False)
         reject(valid & ~matches, lambda i, c=column, k=kind: f"{c} {raw(c, i)!r} is not {k}")
         # Bad cells get a harmless placeholder so the whole column casts in one call.
-        filled = pc.if_else(pa.array(matches), strings, "0")  # pyright: ignore[reportAttributeAccessIssue]
+        filled = if_else(pa.array(matches), strings, "0")
         target = pa.float64() if column == "rating" else pa.int64()
         typed[column] = pc.cast(filled, target).to_numpy(zero_copy_only=False)
 

@@ -213,7 +213,7 @@ def check_header(container: FolderOrZip, member: str, expected: tuple[str, ...])
 
 
 def _decode(data: bytes, label: str, encodings: tuple[str, ...]) -> str:
-    """``data`` decoded with the first of ``encodings`` that fits; an error names the last's line."""
+    """``data`` decoded with the first of ``encodings`` that fits; else an error naming the line."""
     *first_choices, last = encodings
     for encoding in first_choices:
         try:

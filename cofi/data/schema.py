@@ -49,8 +49,8 @@ RECOMMENDATIONS_SCHEMA = pa.schema(
 )
 
 
-#: Each movie's nearest movies (:mod:`cofi.outputs.similar`): ``score`` is the cosine similarity, or the
-#: squared distance for the lab's metric.
+#: Each movie's nearest movies (:mod:`cofi.outputs.similar`): ``score`` is the cosine similarity,
+#: or the squared distance for the lab's metric.
 SIMILAR_SCHEMA = pa.schema(
     [
         pa.field("movie_id", pa.int32(), nullable=False),

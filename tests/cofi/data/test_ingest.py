@@ -1,4 +1,4 @@
-"""Tests of cofi.data.ingest: every layout round-trips to typed Parquet, the manifest, reuse, atomic output."""
+"""Tests of cofi.data.ingest: each layout round-trips to typed Parquet; manifest, reuse, atomicity."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of cofi.data.movie_rows: years, genres, encodings, and bad movie rows named by file and line."""
+"""Tests of cofi.data.movie_rows: years, genres, encodings; bad movie rows named by file and line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of cofi.data.rating_rows: every bad rating row is named by file and line; the first one wins."""
+"""Tests of cofi.data.rating_rows: each bad rating row is named by file and line; the first wins."""
 
 from __future__ import annotations
 

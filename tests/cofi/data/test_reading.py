@@ -1,4 +1,4 @@
-"""Tests of cofi.data.reading: rows read block by block with exact physical lines; "::" split across reads."""
+"""Tests of cofi.data.reading: rows read in blocks keep their exact lines; "::" split across reads."""
 
 from __future__ import annotations
 
