@@ -67,7 +67,11 @@ class PublishedRun:
             raise CofiError(
                 f"no published run in {self.data_dir} (no {path}); run `cofi run` first"
             )
-        return RunRecord.read(path)
+        try:
+            return RunRecord.read(path)
+        except CofiError as error:
+            # A run written before the record took its present shape: a new run replaces it.
+            raise CofiError(f"{error}; run `cofi run` again") from None
 
     @cached_property
     def model(self) -> Model:
