@@ -10,6 +10,7 @@ import pytest
 
 import flows.pipeline
 from cli.main import main
+from cofi.errors import CofiError
 from cofi.models.config import LAB_CONFIG
 
 FLOW_DEFAULTS = {
@@ -93,3 +94,12 @@ def test_help_is_the_pipelines() -> None:
     for name in FLOW_PARAMETERS - {"lambda_", "holdout_fraction"}:
         assert f"--{name.replace('_', '-')}" in result.stdout, name
     assert "--lambda" in result.stdout and "--holdout" in result.stdout
+
+
+def test_a_problem_the_flow_reports_ends_cofi_run_like_any_verb(monkeypatch, capsys) -> None:
+    def refuse(**parameters):
+        raise CofiError("/nowhere: no such folder")
+
+    monkeypatch.setattr(flows.pipeline, "cofi_pipeline", refuse)
+    assert main(["run", "--source", "/nowhere"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == "cofi: error: /nowhere: no such folder"
