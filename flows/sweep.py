@@ -90,13 +90,13 @@ def cofi_sweep(
     configs = expand(space, seed)
     print(f"{space.kind} sweep of {len(configs)} configuration(s) over {space.fields}")
 
-    root = Path(data_dir) if data_dir else settings.data_dir()
+    root = (Path(data_dir) if data_dir else settings.data_dir()).resolve()
     ingested = ingest_movielens(dataset, source, str(root), quarantine)
     run_dir = new_run_dir(root, f"sweep-{dataset_key(dataset, source)}")
     matrices = build_matrices(
         ingested["ratings_path"],
         ingested["movies_path"],
-        str(run_dir / "matrices"),
+        str(root),
         holdout_fraction,
         seed,
     )

@@ -10,6 +10,7 @@ from prefect import get_run_logger, task
 from cofi.data.download import resolve_source
 from cofi.data.ingest import ingest
 from cofi.data.schema import KNOWN_DATASETS
+from cofi.errors import CofiError
 
 
 def dataset_key(dataset: str | None, source: str | None) -> str:
@@ -20,7 +21,12 @@ def dataset_key(dataset: str | None, source: str | None) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem) or "dataset"
 
 
-@task(name="ingest", retries=2, retry_delay_seconds=[5, 30])
+def not_a_user_error(task, task_run, state) -> bool:
+    """Retry a download that failed, not a file or parameter the user got wrong."""
+    return not isinstance(state.result(raise_on_failure=False), CofiError)
+
+
+@task(name="ingest", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=not_a_user_error)
 def ingest_movielens(
     dataset: str | None,
     source: str | None,

@@ -2,38 +2,40 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 
 from cofi.data.matrices import IndexMap, build_triples, matrix_summary
 from cofi.evaluation.holdout import split_stable
+from tasks.caching import step, step_folder
 from tasks.io import read_ratings, write_parquet
 
 
-@task(name="matrices")
+@step(name="matrices")
 def build_matrices(
-    ratings_path: str, movies_path: str, out_dir: str, holdout_fraction: float, seed: int
+    ratings_path: str, movies_path: str, data_dir: str, holdout_fraction: float, seed: int
 ) -> dict:
     """Split the ratings (seeded, stable as ratings arrive) and describe the rating matrices they fill.
 
     Writes ``train.parquet`` and ``test.parquet`` (``user_id``, ``movie_id``, ``rating``) and
-    ``movie_index.parquet`` / ``user_index.parquet`` (row/column -> id) under ``out_dir``.
+    ``movie_index.parquet`` / ``user_index.parquet`` (row/column -> id) in the step's folder
+    under ``data_dir``.
     """
     ratings = read_ratings(ratings_path)
     movie_ids = pd.read_parquet(movies_path, columns=["movie_id"])["movie_id"]
     movies, users = IndexMap.from_ids(movie_ids), IndexMap.from_ids(ratings["user_id"])
     triples, _, _ = build_triples(ratings, movies=movies, users=users)
-    out = Path(out_dir)
+    out = step_folder(data_dir)
     summary = matrix_summary(triples)
     if holdout_fraction > 0:
         train, test = split_stable(ratings, holdout_fraction, seed=seed)
         summary["test_path"] = write_parquet(test, out / "test.parquet")
     else:
-        train = ratings
+        train, summary["test_path"] = ratings, None
     summary["train_path"] = write_parquet(train, out / "train.parquet")
-    write_parquet(pd.DataFrame({"movie_id": movies.ids}), out / "movie_index.parquet")
+    summary["movie_index_path"] = write_parquet(
+        pd.DataFrame({"movie_id": movies.ids}), out / "movie_index.parquet"
+    )
     write_parquet(pd.DataFrame({"user_id": users.ids}), out / "user_index.parquet")
     summary.update(n_train=len(train), n_test=len(ratings) - len(train))
     get_run_logger().info(

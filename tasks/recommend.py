@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -11,13 +10,14 @@ from prefect import get_run_logger, task
 from cofi.models.model import load_model
 from cofi.outputs.publish import publish
 from cofi.outputs.recommendations import combine_parts, shard_users, write_recommendations
+from tasks.caching import step, step_folder
 
 
-@task(name="recommend-shard", retries=1)
+@step(name="recommend-shard", retries=1)
 def recommend_shard(
     model_dir: str,
     movies_path: str,
-    parts_dir: str,
+    data_dir: str,
     shard: int,
     n_shards: int,
     top_n: int,
@@ -31,7 +31,7 @@ def recommend_shard(
     model = load_model(model_dir)
     movies = pd.read_parquet(movies_path, columns=["movie_id", "title"])
     users = shard_users(model, shard, n_shards)
-    path = Path(parts_dir) / f"part-{shard:05d}.parquet"
+    path = step_folder(data_dir) / f"part-{shard:05d}.parquet"
     rows = write_recommendations(
         model,
         movies,
@@ -47,12 +47,14 @@ def recommend_shard(
     return str(path)
 
 
-@task(name="combine-recommendations")
-def combine_recommendations(parts: list[str], out_path: str) -> dict:
-    """Concatenate the shards' parts, in shard order, into one table; remove the parts."""
+@step(name="combine-recommendations")
+def combine_recommendations(parts: list[str], data_dir: str) -> dict:
+    """Concatenate the shards' parts, in shard order, into the step's ``recommendations.parquet``.
+
+    The parts stay: they are the shards' cached outputs.
+    """
+    out_path = str(step_folder(data_dir) / "recommendations.parquet")
     rows = combine_parts([Path(part) for part in parts], Path(out_path))
-    for folder in {Path(part).parent for part in parts}:
-        shutil.rmtree(folder, ignore_errors=True)
     flagged = pd.read_parquet(
         out_path, columns=["user_id", "fallback"], filters=[("fallback", "==", True)]
     )

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
-import json
 from pathlib import Path
 
 import pandas as pd
 from prefect import task
 from prefect.artifacts import create_image_artifact, create_markdown_artifact, create_table_artifact
 
+from cofi.models.model import load_model
+from cofi.outputs.record import RunRecord
 from cofi.outputs.report import metrics_rows, plot_run, report_markdown
 
 METRICS_KEY = "cofi-eval-metrics"
@@ -18,54 +19,48 @@ CURVE_KEY = "cofi-learning-curve"
 
 
 @task(name="report")
-def write_report(
-    run_dir: str,
-    counts: dict,
-    parameters: dict,
-    evaluation: dict | None,
-    model_dir: str,
-    recommendations_path: str,
-    training: dict | None = None,
-    similar_path: str | None = None,
-) -> dict:
+def write_report(run_dir: str, parameters: dict) -> dict:
     """Write report.md and learning-curve.png into ``run_dir`` and show them as artifacts.
 
-    ``training``: the train tasks' summaries (``holdout``, ``final``), whose models' learning
-    curves are drawn beside the held-out metrics.
+    Args:
+        run_dir: a run folder holding its :class:`cofi.outputs.record.RunRecord`.
+        parameters: the flow's parameters, listed in the report.
     """
     run = Path(run_dir)
+    record = RunRecord.read(run)
+    evaluation = record.evaluation
     if evaluation:
         create_table_artifact(
             metrics_rows(evaluation),
             key=METRICS_KEY,
             description="Held-out RMSE and MAE of the model and the baselines",
         )
-    model_meta = json.loads((Path(model_dir) / "model.json").read_text())
-    curves = {"final model": [tuple(pair) for pair in model_meta["loss_history"]]}
-    holdout = (training or {}).get("holdout")
-    if holdout:
-        meta = json.loads((Path(holdout["model_dir"]) / "model.json").read_text())
-        curves["held-out model"] = [tuple(pair) for pair in meta["loss_history"]]
+    final = load_model(record.model_dir)
+    curves = {"final model": [tuple(pair) for pair in final.loss_history]}
+    if record.train.holdout:
+        held_out = load_model(record.train.holdout.model_dir)
+        curves["held-out model"] = [tuple(pair) for pair in held_out.loss_history]
     curve = plot_run(
-        curves,
-        run / "learning-curve.png",
-        evaluation=evaluation,
-        title=f"model {model_meta['model_id']}",
+        curves, run / "learning-curve.png", evaluation=evaluation, title=f"model {final.model_id}"
     )
     picks = pd.read_parquet(
-        recommendations_path, columns=["user_id", "rank", "title", "predicted_rating"]
+        record.recommendations, columns=["user_id", "rank", "title", "predicted_rating"]
     )
     sample_user = int(picks["user_id"].min()) if len(picks) else None
     sample = picks[picks["user_id"] == sample_user] if sample_user is not None else None
     paths = {
-        "recommendations": recommendations_path,
-        "model": model_dir,
+        "recommendations": str(record.recommendations),
+        "model": str(record.model_dir),
         "learning curve and metrics": str(curve),
-        **({"similar movies": similar_path} if similar_path else {}),
+        **({"similar movies": str(record.similar)} if record.similar else {}),
         "run folder": run_dir,
     }
     markdown = report_markdown(
-        counts=counts,
+        counts={
+            "n_ratings": record.n_ratings,
+            "n_users": record.n_users,
+            "n_movies": record.n_movies,
+        },
         parameters=parameters,
         evaluation=evaluation,
         sample_user=sample_user,

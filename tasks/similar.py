@@ -5,22 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 
 from cofi.models.model import load_model
 from cofi.outputs.similar import write_similar
+from tasks.caching import step, step_folder
 
 
-@task(name="similar-movies")
+@step(name="similar-movies")
 def similar_movies_table(
-    model_dir: str, movies_path: str, out_path: str, top_n: int, metric: str, min_ratings: int
+    model_dir: str, movies_path: str, data_dir: str, top_n: int, metric: str, min_ratings: int
 ) -> dict:
-    """Write every movie's ``top_n`` most similar movies by ``metric`` to ``out_path``.
+    """Write every movie's ``top_n`` most similar movies by ``metric`` to ``similar.parquet``.
 
     Args:
         model_dir: the saved model.
         movies_path: Parquet with ``movie_id`` and ``title``.
-        out_path: the Parquet file to write (:data:`cofi.data.schema.SIMILAR_SCHEMA`).
+        data_dir: the data folder; the table (:data:`cofi.data.schema.SIMILAR_SCHEMA`) goes in
+            the step's folder.
         top_n: neighbours per movie.
         metric: ``"cosine"`` or ``"distance"`` (squared Euclidean).
         min_ratings: movies need at least this many training ratings to appear.
@@ -30,6 +32,7 @@ def similar_movies_table(
     """
     model = load_model(model_dir)
     movies = pd.read_parquet(movies_path, columns=["movie_id", "title"])
+    out_path = str(step_folder(data_dir) / "similar.parquet")
     rows = write_similar(
         model, movies, Path(out_path), n=top_n, metric=metric, min_ratings=min_ratings
     )

@@ -5,36 +5,37 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-from prefect import get_run_logger, task
+from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
 import cofi
 from cofi.data.schema import RatingScale
 from cofi.models.config import TrainConfig
+from tasks.caching import step, step_folder
 from tasks.io import read_ratings
 
 
-@task(name="train", timeout_seconds=6 * 3600)
+@step(name="train", timeout_seconds=6 * 3600)
 def train_model(
     ratings_path: str,
     movie_index_path: str,
     scale: dict,
     config: dict,
-    model_dir: str,
+    data_dir: str,
     warm_start_dir: str | None = None,
 ) -> dict:
-    """Fit on ``ratings_path`` with hyperparameters ``config`` and save the model to ``model_dir``.
+    """Fit on ``ratings_path`` with hyperparameters ``config``; save the model in the step's folder.
 
     Args:
         ratings_path: Parquet with ``user_id``, ``movie_id``, ``rating``.
         movie_index_path: Parquet with every ``movie_id`` the model's index should hold.
         scale: the rating scale (``minimum``, ``maximum``, ``step``).
         config: :class:`cofi.models.config.TrainConfig` fields.
-        model_dir: where the model is saved.
+        data_dir: the data folder, whose step folder ``model/`` the model is saved in.
         warm_start_dir: a previous model to start from (see :func:`cofi.fit`'s ``warm_start``).
 
     Returns:
-        A summary: model folder and id, fit seconds, final cost, the method used.
+        A summary: the fields of :class:`cofi.outputs.record.TrainSummary`.
     """
     logger = get_run_logger()
     ratings = read_ratings(ratings_path)
@@ -62,6 +63,7 @@ def train_model(
     )
     seconds = time.perf_counter() - started
     update_progress_artifact(progress_id, 100.0, description=f"done in {seconds:.1f} s")
+    model_dir = str(step_folder(data_dir) / "model")
     model.save(model_dir)
     logger.info(
         "model %s fitted on %s ratings in %.1f s", model.model_id, f"{len(ratings):,}", seconds

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from prefect import get_run_logger, task
@@ -11,6 +10,7 @@ from cofi.errors import CofiError
 from cofi.models.config import TrainConfig
 from cofi.models.model import load_model
 from cofi.models.warm import check_warm_start
+from cofi.outputs.record import RECORD_NAME, RunRecord
 
 
 @task(name="find-warm-start")
@@ -39,46 +39,46 @@ def find_warm_start(
         published train summaries when nothing changed, else None) and ``reason``.
     """
     logger = get_run_logger()
-    summary_path = Path(latest) / "summary.json"
     found = {"model_dir": None, "holdout_model_dir": None, "from_run": None, "train": None}
-    if not summary_path.is_file():
+    if not (Path(latest) / RECORD_NAME).is_file():
         reason = f"no published run at {latest}: cold start"
         logger.info(reason)
         return {**found, "reason": reason}
-    summary = json.loads(summary_path.read_text())
-    if summary.get("dataset") != dataset:
-        reason = f"the published run is of {summary.get('dataset')!r}, not {dataset!r}: cold start"
-        logger.warning(reason)
-        return {**found, "reason": reason}
-    model_dir = Path(summary_path.parent / "model")
     try:
-        check_warm_start(load_model(model_dir), TrainConfig(**config))
+        record = RunRecord.read(Path(latest) / RECORD_NAME)
     except CofiError as error:
         reason = f"{error}: cold start"
         logger.warning(reason)
         return {**found, "reason": reason}
-    found.update(model_dir=str(model_dir), from_run=str(summary_path.parent.resolve()))
-    holdout = summary.get("holdout_model_dir")
-    same_split = (summary.get("holdout_fraction"), summary.get("seed")) == (holdout_fraction, seed)
-    if holdout and same_split and Path(holdout, "model.json").is_file():
-        found["holdout_model_dir"] = holdout
+    if record.dataset != dataset:
+        reason = f"the published run is of {record.dataset!r}, not {dataset!r}: cold start"
+        logger.warning(reason)
+        return {**found, "reason": reason}
+    model_dir = Path(latest) / "model"
+    wanted = TrainConfig(**config)
+    try:
+        check_warm_start(load_model(model_dir), wanted)
+    except CofiError as error:
+        reason = f"{error}: cold start"
+        logger.warning(reason)
+        return {**found, "reason": reason}
+    found.update(model_dir=str(model_dir), from_run=str(Path(latest).resolve()))
+    holdout = record.holdout_model_dir
+    same_split = (record.holdout_fraction, record.seed) == (holdout_fraction, seed)
+    if holdout and same_split and (holdout / "model.json").is_file():
+        found["holdout_model_dir"] = str(holdout)
         reason = f"warm start from {found['from_run']} (final and held-out models)"
     else:
         reason = f"warm start from {found['from_run']} (final model; held-out model cold)"
-    trained = summary.get("train") or {}
+    fits = [fit for fit in (record.train.holdout, record.train.final) if fit is not None]
     unchanged = (
-        ratings_digest is not None
-        and summary.get("ratings_digest") == ratings_digest
-        and summary.get("config") == config
+        record.ratings_digest == ratings_digest
+        and record.config == wanted
         and same_split
-        and all(
-            part is None or Path(part["model_dir"], "model.json").is_file()
-            for part in (trained.get("holdout"), trained.get("final"))
-        )
-        and trained.get("final") is not None
+        and all((fit.model_dir / "model.json").is_file() for fit in fits)
     )
     if unchanged:
-        found["train"] = trained
+        found["train"] = record.train.model_dump(mode="json")
         reason = f"no new ratings since {found['from_run']}: its models stand"
     logger.info(reason)
     return {**found, "reason": reason}

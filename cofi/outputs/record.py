@@ -82,9 +82,6 @@ class RunRecord(BaseModel):
     fallback_users: int | None = Field(default=None, description="users given the fallback")
     similar: Path | None = Field(default=None, description="the similar-movies table, if any")
     warm_start: str = Field(description="whether and from where training started warm, and why")
-    stage_seconds: dict[str, float] = Field(
-        default_factory=dict, description="wall seconds per pipeline stage"
-    )
 
     def write(self, path: str | Path) -> Path:
         """Write the record as JSON to ``path`` (a file, or a run folder) atomically."""

@@ -1,77 +1,116 @@
-"""Reruns reuse unchanged work; --refresh recomputes; overlapping runs never mix outputs."""
+"""Reruns are cache hits (Prefect's Cached state) with identical tables; --refresh recomputes;
+changed inputs land in new folders; overlapping runs compute each step once and never mix."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from prefect.testing.utilities import prefect_test_harness
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-PARAMS = dict(dataset="ml-100k", iterations=15, top_n=5, seed=2)
+from cofi.outputs.record import RunRecord
+from flows.pipeline import cofi_pipeline
+from tasks.caching import FileLocks, InputFiles
+
+PARAMS = dict(iterations=10, top_n=5, seed=2, shards=2)
+CACHED_STEPS = {
+    "matrices",
+    "train",
+    "evaluate",
+    "recommend-shard",
+    "combine-recommendations",
+    "similar-movies",
+}
 
 
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def _run(source: Path, data_dir: Path, **overrides) -> tuple[RunRecord, dict[str, list[str]]]:
+    """One pipeline run: its record and each task's final states by step name."""
+    state = cofi_pipeline(
+        source=str(source), data_dir=str(data_dir), **{**PARAMS, **overrides}, return_state=True
+    )
+    record = state.result()
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+            )
+        )
+    states: dict[str, list[str]] = {}
+    for run in runs:
+        states.setdefault(run.name.rsplit("-", 1)[0], []).append(run.state.name)
+    return record, states
 
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def test_rerun_is_cached_and_identical_and_refresh_recomputes(
-    harness, movielens_dir, tmp_path
+def _model_mtime(record: RunRecord) -> int:
+    return (record.train.final.model_dir / "model.json").stat().st_mtime_ns
+
+
+def test_a_rerun_is_cached_and_identical_and_refresh_recomputes(
+    harness, synthetic_source, tmp_path
 ) -> None:
-    from flows.pipeline import cofi_pipeline
+    first, computed = _run(synthetic_source, tmp_path)
+    assert set(computed) == CACHED_STEPS | {"ingest", "report", "publish"}
+    assert all(state == "Completed" for states in computed.values() for state in states)
 
-    first = cofi_pipeline(data_dir=str(tmp_path), **PARAMS)
-    second = cofi_pipeline(data_dir=str(tmp_path), **PARAMS)
-    assert second["run_dir"] != first["run_dir"]
-    assert _digest(second["recommendations"]) == _digest(
-        Path(first["run_dir"]) / "recommendations.parquet"
-    )
-    assert second["model_id"] == first["model_id"]
-    # the cached steps took no training time the second time round
-    assert (
-        second["stage_seconds"]["train"] < first["stage_seconds"]["train"] / 2
-        or first["stage_seconds"]["train"] < 0.5
-    )
-    folders = sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir())
-    assert folders.count("train") == 2  # the hold-out model and the final one, once each
-    refreshed = cofi_pipeline(data_dir=str(tmp_path), refresh=True, **PARAMS)
-    assert refreshed["model_id"] == first["model_id"], "same inputs and seed give the same model"
+    second, states = _run(synthetic_source, tmp_path)
+    for step in CACHED_STEPS:
+        assert set(states[step]) == {"Cached"}, (step, states[step])
+    assert len(states["train"]) == 2 and len(states["recommend-shard"]) == 2
+    assert second.run_dir != first.run_dir
+    assert second.model_id == first.model_id
+    assert second.train.final.model_dir == first.train.final.model_dir
+    assert _model_mtime(second) == _model_mtime(first), "a cache hit wrote the model again"
+    for table in ("recommendations.parquet", "similar.parquet", "metrics.json"):
+        assert _digest(second.run_dir / table) == _digest(first.run_dir / table), table
+    trains = sorted(p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith("train-"))
+    assert len(trains) == 2  # the held-out model and the final one, once each
+
+    before = _model_mtime(first)
+    refreshed, states = _run(synthetic_source, tmp_path, refresh=True)
+    for step in CACHED_STEPS:
+        assert "Cached" not in states[step], (step, states[step])
+    assert _model_mtime(refreshed) != before, "--refresh did not fit again"
+    assert refreshed.model_id == first.model_id, "same inputs and seed give the same model"
     pd.testing.assert_frame_equal(
-        pd.read_parquet(refreshed["recommendations"]), pd.read_parquet(second["recommendations"])
+        pd.read_parquet(refreshed.recommendations), pd.read_parquet(first.recommendations)
     )
+    # and a run after the refresh is a cache hit again
+    _, states = _run(synthetic_source, tmp_path)
+    assert set(states["train"]) == {"Cached"}
 
 
-def test_changed_parameters_land_in_new_folders(harness, movielens_dir, tmp_path) -> None:
-    from flows.pipeline import cofi_pipeline
-
-    cofi_pipeline(data_dir=str(tmp_path), **PARAMS)
-    other = cofi_pipeline(data_dir=str(tmp_path), **{**PARAMS, "iterations": 16})
-    trains = [p for p in (tmp_path / "cache").iterdir() if p.name.startswith("train-")]
-    assert len(trains) == 4
-    assert Path(other["model_dir"]).resolve().is_dir()
+def test_changed_parameters_land_in_new_folders(harness, synthetic_source, tmp_path) -> None:
+    one, _ = _run(synthetic_source, tmp_path)
+    other, states = _run(synthetic_source, tmp_path, iterations=11)
+    assert set(states["matrices"]) == {"Cached"}  # the split did not change
+    assert set(states["train"]) == {"Completed"}
+    assert other.model_id != one.model_id
+    folders = [p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()]
+    assert folders.count("train") == 4 and folders.count("matrices") == 1
+    assert (one.train.final.model_dir / "model.json").is_file(), "the first model was replaced"
 
 
 @pytest.mark.parametrize("same_inputs", [False, True])
 def test_two_overlapping_runs_do_not_mix_outputs(
-    harness, movielens_dir, tmp_path, same_inputs
+    harness, synthetic_source, tmp_path, same_inputs
 ) -> None:
-    from flows.pipeline import cofi_pipeline
-
     results, errors = {}, []
     seeds = (11, 11) if same_inputs else (11, 12)
 
     def run(name: str, seed: int) -> None:
         try:
-            results[name] = cofi_pipeline(data_dir=str(tmp_path), **{**PARAMS, "seed": seed})
+            results[name] = _run(synthetic_source, tmp_path, seed=seed)
         except Exception as error:  # reported below with the run's name
             errors.append((name, error))
 
@@ -84,16 +123,70 @@ def test_two_overlapping_runs_do_not_mix_outputs(
     for thread in threads:
         thread.join(timeout=600)
     assert not errors, errors
-    a, b = results["a"], results["b"]
-    assert a["run_dir"] != b["run_dir"]
-    # same inputs share their step folders (one computes, the other waits and reuses)
-    assert (a["model_id"] == b["model_id"]) == same_inputs
-    for result in (a, b):
-        table = pd.read_parquet(Path(result["run_dir"]) / "recommendations.parquet")
-        assert set(table["model_id"]) == {result["model_id"]}, (
-            "a run's table holds another run's rows"
-        )
+    (a, a_states), (b, b_states) = results["a"], results["b"]
+    assert a.run_dir != b.run_dir
+    assert (a.model_id == b.model_id) == same_inputs
+    if same_inputs:
+        # one run fitted each model, the other waited for it and took its result
+        fits = a_states["train"] + b_states["train"]
+        assert sorted(fits) == ["Cached", "Cached", "Completed", "Completed"], fits
+    for record in (a, b):
+        table = pd.read_parquet(record.run_dir / "recommendations.parquet")
+        assert set(table["model_id"]) == {record.model_id}, "a run's table holds another's rows"
+        assert RunRecord.read(record.run_dir) == record
     latest = os.path.realpath(tmp_path / "latest")
-    assert latest in {os.path.realpath(a["run_dir"]), os.path.realpath(b["run_dir"])}
-    published = pd.read_parquet(tmp_path / "latest" / "recommendations.parquet")
-    assert published["model_id"].nunique() == 1
+    assert latest in {os.path.realpath(a.run_dir), os.path.realpath(b.run_dir)}
+
+
+class _Context:
+    """The part of a TaskRunContext the policy reads."""
+
+    def __init__(self, task) -> None:
+        self.task = task
+
+
+def test_the_key_follows_file_bytes_not_file_times(tmp_path) -> None:
+    from tasks.matrices import build_matrices
+
+    context = _Context(build_matrices)
+    ratings = tmp_path / "ratings.parquet"
+    ratings.write_bytes(b"one")
+    inputs = {"ratings_path": str(ratings), "data_dir": str(tmp_path), "seed": 1}
+    key = InputFiles().compute_key(context, inputs, {})
+    os.utime(ratings, ns=(1, 1))
+    assert InputFiles().compute_key(context, inputs, {}) == key
+    ratings.write_bytes(b"two")
+    assert InputFiles().compute_key(context, inputs, {}) != key
+    assert InputFiles().compute_key(context, {**inputs, "seed": 2}, {}) != key
+    # the data folder is where outputs go: its contents are not part of the key
+    key = InputFiles().compute_key(context, inputs, {})
+    (tmp_path / "cache").mkdir()
+    assert InputFiles().compute_key(context, inputs, {}) == key
+
+
+def test_a_lock_waits_for_its_holder_and_dies_with_its_process(tmp_path) -> None:
+    locks = FileLocks(tmp_path)
+    assert locks.acquire_lock("k", holder="a")
+    assert locks.is_locked("k") and locks.is_lock_holder("k", "a")
+    assert not locks.is_lock_holder("k", "b")
+    assert not locks.acquire_lock("k", holder="b", acquire_timeout=0.1)
+    locks.release_lock("k", holder="a")
+    assert not locks.is_locked("k") and locks.acquire_lock("k", holder="b")
+    locks.release_lock("k", holder="b")
+
+    # a process that dies holding a lock does not leave it held
+    code = (
+        "import sys, time; from pathlib import Path; from tasks.caching import FileLocks\n"
+        f"FileLocks(Path({str(tmp_path)!r})).acquire_lock('k', holder='gone')\n"
+        "print('held', flush=True); time.sleep(60)\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=Path.cwd()
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert locks.is_locked("k")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert locks.wait_for_lock("k", timeout=5) and not locks.is_locked("k")

@@ -1,24 +1,32 @@
-"""The cofi-pipeline flow, once end to end on the real ml-latest-small, under a test Prefect server."""
+"""The cofi-pipeline flow once end to end (the real ml-latest-small when COFI_MOVIELENS_DIR has it,
+else synthetic ratings), and its parameters: one model behind the flow, the form and the options."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 from pathlib import Path
+from typing import get_args
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from prefect.testing.utilities import prefect_test_harness
 
-from cofi.data.schema import RECOMMENDATIONS_SCHEMA
-from cofi.outputs.similar import SIMILAR_SCHEMA
+from cofi.data.schema import RECOMMENDATIONS_SCHEMA, SIMILAR_SCHEMA
+from cofi.models.config import LAB_CONFIG, TrainConfig
+from cofi.outputs.record import RunRecord
+from cofi.settings import movielens_dir
+from flows.parameters import PipelineParameters
+from flows.pipeline import cofi_pipeline, main, parse_args
 
 
 @pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+def pipeline_source(synthetic_source) -> tuple[dict, Path]:
+    """The flow's data arguments and the CSV folder they read (left untouched by the run)."""
+    local = movielens_dir()
+    if local is not None and (local / "ml-latest-small").is_dir():
+        return {"dataset": "ml-latest-small"}, local / "ml-latest-small"
+    return {"source": str(synthetic_source)}, synthetic_source
 
 
 def _digest(path: Path) -> str:
@@ -26,38 +34,37 @@ def _digest(path: Path) -> str:
 
 
 def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
-    harness, movielens_dir, tmp_path
+    harness, pipeline_source, tmp_path
 ) -> None:
-    from flows.pipeline import cofi_pipeline
+    source, csv_folder = pipeline_source
+    before = {p.name: _digest(p) for p in csv_folder.glob("*.csv")}
+    record = cofi_pipeline(**source, data_dir=str(tmp_path), top_n=10)
+    assert RunRecord.read(tmp_path / "latest") == record
 
-    shared = movielens_dir / "ml-latest-small"
-    before = {p.name: _digest(p) for p in shared.glob("*.csv")}
-    summary = cofi_pipeline(dataset="ml-latest-small", data_dir=str(tmp_path), top_n=10)
-
-    table = pq.read_table(summary["recommendations"])
+    table = pq.read_table(record.recommendations)
     assert table.schema.equals(RECOMMENDATIONS_SCHEMA)
     recommendations = table.to_pandas()
-    ratings = pd.read_parquet(tmp_path / "datasets" / "ml-latest-small" / "ratings.parquet")
-    assert recommendations["user_id"].nunique() == ratings["user_id"].nunique() == 610
+    ratings = pd.read_parquet(record.ratings_path)
+    assert recommendations["user_id"].nunique() == ratings["user_id"].nunique() == record.n_users
     assert (recommendations.groupby("user_id").size() == 10).all()
     rated = recommendations.merge(ratings, on=["user_id", "movie_id"])
     assert rated.empty, "recommended a movie the user already rated"
     assert recommendations["title"].notna().all()
-    assert (recommendations["model_id"] == summary["model_id"]).all()
+    assert (recommendations["model_id"] == record.model_id).all()
+    assert not recommendations["fallback"].any()  # every user here has >= 20 ratings
 
-    report = summary["evaluation"]
+    report = record.evaluation
     assert report["beats_baselines"] == {"rmse": True, "mae": True}
     # the stable split holds out about 10%, each rating by a seeded hash of its pair
     assert abs(report["n_test"] - 0.1 * len(ratings)) < 0.01 * len(ratings)
-    assert not recommendations["fallback"].any()  # every ml-latest-small user has >= 20 ratings
-    similar = pq.read_table(summary["similar"])
+    similar = pq.read_table(record.similar)
     assert similar.schema.equals(SIMILAR_SCHEMA)
     queries = similar.to_pandas()["movie_id"]
     movie_counts = ratings["movie_id"].value_counts()
     assert set(queries) == set(movie_counts.index[movie_counts >= 5])  # min_movie_ratings
     assert similar.num_rows == 10 * queries.nunique()
     assert (tmp_path / "latest").is_symlink()
-    assert os.path.samefile(tmp_path / "latest", summary["run_dir"])
+    assert os.path.samefile(tmp_path / "latest", record.run_dir)
 
     # what people look at: report, learning curve and artifacts with stable keys
     latest = tmp_path / "latest"
@@ -74,21 +81,20 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
         assert Artifact.get(key) is not None, key
     assert "RMSE" in Artifact.get("cofi-report").data
 
-    # new ratings arrive: a warm-started run starts from the published model and stops sooner
-    warm = cofi_pipeline(dataset="ml-latest-small", data_dir=str(tmp_path), warm_start=True)
-    assert warm["warm_start"].startswith("warm start from") and "held-out" in warm["warm_start"]
-    assert warm["training_steps"] < summary["training_steps"] == 100
-    assert warm["evaluation"]["beats_baselines"] == {"rmse": True, "mae": True}
+    # a warm-started run starts from the published model and, converged, stops sooner
+    warm = cofi_pipeline(**source, data_dir=str(tmp_path), warm_start=True)
+    assert warm.warm_start.startswith("warm start from") and "held-out" in warm.warm_start
+    assert warm.train.final.warm_start_from == record.model_id
+    assert warm.training_steps < record.training_steps
+    assert warm.evaluation["beats_baselines"] == {"rmse": True, "mae": True}
     assert (
-        abs(warm["evaluation"]["metrics"]["model"]["rmse"] - report["metrics"]["model"]["rmse"])
-        < 0.01
+        abs(warm.evaluation["metrics"]["model"]["rmse"] - report["metrics"]["model"]["rmse"]) < 0.01
     )
 
     # and with no new ratings since, the warm-started models stand: no training, no drift
-    again = cofi_pipeline(dataset="ml-latest-small", data_dir=str(tmp_path), warm_start=True)
-    assert again["warm_start"].startswith("no new ratings since")
-    assert again["model_id"] == warm["model_id"] and again["evaluation"] == warm["evaluation"]
-    warm = again
+    again = cofi_pipeline(**source, data_dir=str(tmp_path), warm_start=True)
+    assert again.warm_start.startswith("no new ratings since")
+    assert again.model_id == warm.model_id and again.evaluation == warm.evaluation
 
     published = _digest(tmp_path / "latest" / "recommendations.parquet")
     broken = tmp_path / "broken"
@@ -97,6 +103,84 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
     (broken / "movies.csv").write_text("movieId,title,genres\n1,Toy Story (1995),Comedy\n")
     with pytest.raises(Exception, match="ratings.csv, line 2"):
         cofi_pipeline(source=str(broken), data_dir=str(tmp_path))
-    assert os.path.samefile(tmp_path / "latest", warm["run_dir"])
+    assert os.path.samefile(tmp_path / "latest", again.run_dir)
     assert _digest(tmp_path / "latest" / "recommendations.parquet") == published
-    assert {p.name: _digest(p) for p in shared.glob("*.csv")} == before
+    assert {p.name: _digest(p) for p in csv_folder.glob("*.csv")} == before
+
+
+def test_a_bad_file_ends_the_command_with_one_line(harness, tmp_path, capsys) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,9.0,0\n")
+    (broken / "movies.csv").write_text("movieId,title,genres\n1,Toy Story (1995),Comedy\n")
+    assert main(["--source", str(broken), "--data-dir", str(tmp_path / "data")]) == 1
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("cofi-pipeline: ") and "ratings.csv, line 2" in line
+
+
+def test_the_flow_the_form_and_the_options_are_one_model() -> None:
+    fields = set(PipelineParameters.model_fields)
+    schema = cofi_pipeline.parameters.model_dump()
+    assert set(schema["properties"]) == fields
+    for name, info in PipelineParameters.model_fields.items():
+        described = info.description or name.replace("_", " ")
+        assert schema["properties"][name]["description"] == described, name
+    # bounds reach the form, so the UI refuses what the flow would
+    assert schema["properties"]["n_features"]["minimum"] == 1
+    # the objectives on offer are TrainConfig's
+    objectives = get_args(TrainConfig.model_fields["objective"].annotation)
+    assert tuple(schema["properties"]["objective"]["enum"]) == objectives
+    for objective in objectives:
+        assert parse_args(["--objective", objective])[0].objective == objective
+
+
+def test_options_keep_their_names_and_fill_only_what_is_given() -> None:
+    params, launch = parse_args(
+        ["--lambda", "3", "--holdout", "0", "--n-features", "7", "--warm-start", "--refresh"]
+    )
+    assert (params.lambda_, params.holdout_fraction, params.n_features) == (3.0, 0.0, 7)
+    assert params.warm_start and params.refresh and not params.quarantine
+    assert params.model_fields_set == {
+        "lambda_",
+        "holdout_fraction",
+        "n_features",
+        "warm_start",
+        "refresh",
+    }
+    assert launch.dask_workers is None
+    # unset, the objective's own lambda and the warm start's learning rate apply
+    params, _ = parse_args(["--objective", "ranking", "--warm-start"])
+    assert params.lambda_ is None
+    config = params.train_config(warm_start=True)
+    assert config.lambda_ != TrainConfig().lambda_
+    assert config.learning_rate != TrainConfig().learning_rate
+    params, _ = parse_args(["--lab"])
+    assert params.train_config().n_features == LAB_CONFIG.n_features
+    assert params.train_config().lambda_ == LAB_CONFIG.lambda_
+    params, launch = parse_args(["--dask-workers", "2"])
+    assert launch.dask_workers == 2 and params.shards > 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["--n-features", "0"], "n_features: Input should be greater than or equal to 1"),
+        (["--objective", "nope"], "invalid choice: 'nope'"),
+        (["--dataset", "ml-nope"], "unknown dataset 'ml-nope'"),
+        (["--warm-start", "--validation-fraction", "0.1"], "use one or the other"),
+        (["--holdout", "1"], "holdout_fraction: Input should be less than 1"),
+    ],
+)
+def test_a_bad_option_is_refused_before_anything_runs(argv, problem, capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_args(argv)
+    assert exited.value.code == 2
+    assert problem in capsys.readouterr().err
+
+
+def test_the_flow_refuses_what_the_model_refuses(tmp_path) -> None:
+    with pytest.raises(Exception, match="unknown dataset"):
+        cofi_pipeline.fn(dataset="ml-nope", data_dir=str(tmp_path))
+    with pytest.raises(Exception, match="Extra inputs are not permitted"):
+        cofi_pipeline.fn(n_feature=5, data_dir=str(tmp_path))
+    assert not any(tmp_path.iterdir())

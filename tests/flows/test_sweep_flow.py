@@ -1,4 +1,5 @@
-"""The cofi-sweep flow, once on the real ml-100k with a tiny grid, under a test Prefect server."""
+"""The cofi-sweep flow, once with a tiny grid (on ml-100k when COFI_MOVIELENS_DIR has it, else on
+synthetic ratings), under a test Prefect server."""
 
 from __future__ import annotations
 
@@ -8,17 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from prefect.artifacts import Artifact
-from prefect.testing.utilities import prefect_test_harness
 
 from cofi.evaluation.sweep import full_config
 
 KEYS = ["user_id", "movie_id"]
-
-
-@pytest.fixture(scope="module")
-def harness():
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
@@ -26,12 +20,12 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_sweep_scores_each_config_on_training_ratings_only(
-    harness, movielens_dir, tmp_path
+    harness, ratings_source, tmp_path
 ) -> None:
     from flows.sweep import cofi_sweep
 
     grid = {"n_features": [5, 10], "iterations": [20]}
-    summary = cofi_sweep(dataset="ml-100k", data_dir=str(tmp_path), grid=grid, seed=0)
+    summary = cofi_sweep(**ratings_source, data_dir=str(tmp_path), grid=grid, seed=0)
 
     results = pd.read_parquet(summary["results_path"])
     assert len(results) == summary["n_trials"] == 2
@@ -60,7 +54,8 @@ def test_sweep_scores_each_config_on_training_ratings_only(
 
     # The sweep fitted and validated on the training split only: together they are exactly the
     # training ratings, and no test rating is among them.
-    ratings = pd.read_parquet(tmp_path / "datasets" / "ml-100k" / "ratings.parquet", columns=KEYS)
+    [ratings_path] = (tmp_path / "datasets").glob("*/ratings.parquet")
+    ratings = pd.read_parquet(ratings_path, columns=KEYS)
     train = pd.read_parquet(summary["train_path"], columns=KEYS)
     test = pd.read_parquet(summary["test_path"], columns=KEYS)
     fit = pd.read_parquet(summary["fit_path"], columns=KEYS)

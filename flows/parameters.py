@@ -1,0 +1,245 @@
+"""The ``cofi-pipeline`` flow's parameters, declared once, in :class:`PipelineParameters`.
+
+The flow's signature (and so the Prefect UI form and the deployments' parameters) and the
+``python -m flows.pipeline`` command line are both made from the model: :func:`takes` gives a
+flow function the model's fields as its parameters, :func:`add_options` turns fields into
+options. The training fields are :class:`cofi.models.config.TrainConfig`'s own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import types
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic.fields import FieldInfo
+
+from cofi.data.schema import KNOWN_DATASETS
+from cofi.errors import CofiError
+from cofi.models.config import (
+    LAB_CONFIG,
+    OBJECTIVE_DEFAULTS,
+    WARM_START_DEFAULTS,
+    TrainConfig,
+    make_config,
+)
+
+
+class Option:
+    """Field metadata: the command-line names of a field (default ``--field-name``)."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+
+
+#: The TrainConfig fields the flow takes, in the order the form and ``--help`` list them.
+TRAINING_FIELDS = (
+    "objective",
+    "n_features",
+    "lambda_",
+    "regularization",
+    "learning_rate",
+    "tolerance",
+    "iterations",
+    "init_scale",
+    "seed",
+    "method",
+    "dtype",
+    "epochs",
+    "batch_size",
+    "validation_fraction",
+)
+
+# None in these: the objective's own default, or a warm start's (filled by make_config).
+_FILLED_LATER = {
+    "lambda_": f"default {TrainConfig().lambda_:g}; "
+    + ", ".join(
+        f"{defaults['lambda_']:g} for {name}"
+        for name, defaults in OBJECTIVE_DEFAULTS.items()
+        if "lambda_" in defaults
+    ),
+    "learning_rate": f"default {TrainConfig().learning_rate:g}; "
+    f"{WARM_START_DEFAULTS['learning_rate']:g} for a warm start",
+    "tolerance": f"default {TrainConfig().tolerance:g}; "
+    f"{WARM_START_DEFAULTS['tolerance']:g} for a warm start",
+}
+
+
+def _training_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name in TRAINING_FIELDS:
+        info = TrainConfig.model_fields[name]
+        if name in _FILLED_LATER:
+            described = f"{info.description} ({_FILLED_LATER[name]})"
+            optional = FieldInfo.merge_field_infos(info, default=None, description=described)
+            fields[name] = (info.annotation | None, optional)
+        else:
+            fields[name] = (info.annotation, FieldInfo.merge_field_infos(info))
+    return fields
+
+
+_TrainingParameters = create_model(
+    "_TrainingParameters",
+    __config__=ConfigDict(extra="forbid", frozen=True),
+    **_training_fields(),
+)
+
+
+class PipelineParameters(_TrainingParameters):
+    """Every parameter of one ``cofi-pipeline`` run. Unknown names and bad values fail at once."""
+
+    dataset: str = Field(
+        default="ml-latest-small",
+        description=f"a GroupLens dataset: one of {', '.join(KNOWN_DATASETS)}",
+    )
+    source: str | None = Field(
+        default=None, description="a local folder, .zip or URL holding a GroupLens dataset"
+    )
+    data_dir: str | None = Field(
+        default=None, description="output folder (default: $COFI_DATA_DIR or ./data)"
+    )
+    holdout_fraction: Annotated[float, Option("--holdout")] = Field(
+        default=0.1, ge=0.0, lt=1.0, description="share of ratings held out (0: no evaluation)"
+    )
+    top_n: int = Field(default=10, ge=1, le=1000, description="recommendations per user")
+    min_movie_ratings: int = Field(
+        default=5, ge=1, description="ratings a movie needs to be recommended"
+    )
+    min_user_ratings: int = Field(
+        default=5,
+        ge=0,
+        description="users with fewer ratings get the popular fallback (flagged in the table)",
+    )
+    similar_n: int = Field(
+        default=10, ge=0, le=1000, description="similar movies per movie (0: none)"
+    )
+    similar_metric: Literal["cosine", "distance"] = Field(
+        default="cosine", description="cosine similarity or squared feature distance"
+    )
+    warm_start: bool = Field(
+        default=False, description="start training from the last published model of this dataset"
+    )
+    quarantine: bool = Field(
+        default=False, description="set bad rows aside in quarantine.csv instead of failing"
+    )
+    shards: int = Field(default=1, ge=1, le=10_000, description="score users in this many shards")
+    refresh: bool = Field(
+        default=False, description="recompute every step even when its inputs are unchanged"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineParameters:
+        if self.dataset not in KNOWN_DATASETS and not self.source:
+            raise ValueError(
+                f"unknown dataset {self.dataset!r}; known: {sorted(KNOWN_DATASETS)}, or pass source"
+            )
+        if self.warm_start and self.validation_fraction:
+            raise ValueError(
+                "warm_start with validation_fraction > 0 would stop early on ratings the "
+                "starting model was trained on; use one or the other"
+            )
+        try:
+            self.train_config(warm_start=self.warm_start)
+        except CofiError as error:
+            raise ValueError(str(error)) from None
+        return self
+
+    def train_config(self, warm_start: bool = False) -> TrainConfig:
+        """The training configuration: the fields given, the objective's (and a warm start's)
+        defaults for those left None."""
+        given = {name: getattr(self, name) for name in TRAINING_FIELDS}
+        hyperparameters = {name: value for name, value in given.items() if value is not None}
+        return make_config(None, hyperparameters, warm_start=warm_start)
+
+
+class LaunchOptions(BaseModel):
+    """Options of ``python -m flows.pipeline`` that are not flow parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lab: bool = Field(
+        default=False,
+        description=(
+            f"the lab's settings ({LAB_CONFIG.n_features} features, lambda {LAB_CONFIG.lambda_:g}, "
+            f"lr {LAB_CONFIG.learning_rate:g}, {LAB_CONFIG.iterations} iterations)"
+        ),
+    )
+    dask_workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="run the scoring shards on a local Dask cluster of this many worker processes",
+    )
+    dask_address: str | None = Field(
+        default=None, description="run the scoring shards on an existing Dask cluster (tcp://...)"
+    )
+
+
+#: The TrainConfig fields ``--lab`` sets.
+LAB_FIELDS = ("n_features", "lambda_", "learning_rate", "iterations", "init_scale")
+
+
+def takes(model: type[BaseModel]) -> Callable[[Callable], Callable]:
+    """Give a ``def f(**parameters)`` the fields of ``model`` as its keyword parameters.
+
+    Prefect reads a flow's parameters (UI form, deployment schema, validation) from its
+    signature and docstring, so this makes each field a flow parameter with its type, bounds,
+    default and description.
+    """
+
+    def decorate(function: Callable) -> Callable:
+        parameters = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=info.default,
+                annotation=Annotated[info.annotation, FieldInfo.merge_field_infos(info)],
+            )
+            for name, info in model.model_fields.items()
+        ]
+        function.__signature__ = inspect.Signature(
+            parameters, return_annotation=inspect.signature(function).return_annotation
+        )
+        # Prefect takes each parameter's description in the UI form from the docstring.
+        described = [
+            f"    {name}: {info.description or name.replace('_', ' ')}"
+            for name, info in model.model_fields.items()
+        ]
+        function.__doc__ = "\n".join(
+            [inspect.cleandoc(function.__doc__ or ""), "", "Args:", *described]
+        )
+        return function
+
+    return decorate
+
+
+def add_options(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
+    """An option for each field of ``model``: ``--field-name`` (or its :class:`Option` names).
+
+    Booleans are flags; Literal fields list their choices; an option left out is not passed, so
+    the model's default (or a default filled later, for None) applies.
+    """
+    for name, info in model.model_fields.items():
+        names = next((m.names for m in info.metadata if isinstance(m, Option)), None)
+        names = names or (f"--{name.rstrip('_').replace('_', '-')}",)
+        kind = _without_none(info.annotation)
+        default = "" if info.default is None else f" (default: {info.default})"
+        options: dict[str, Any] = {"dest": name, "default": argparse.SUPPRESS}
+        described = info.description or name.replace("_", " ")
+        if kind is bool:
+            options.update(action="store_true", help=described)
+        elif get_origin(kind) is Literal:
+            options.update(choices=get_args(kind), help=f"{described}{default}")
+        else:
+            metavar = name.rstrip("_").upper()
+            options.update(type=kind, metavar=metavar, help=f"{described}{default}")
+        parser.add_argument(*names, **options)
+
+
+def _without_none(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        [inner] = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return inner
+    return annotation

@@ -1,0 +1,213 @@
+"""Step caching on Prefect's own machinery: a cache policy keyed on input-file digests.
+
+A cached step is a Prefect task (:func:`step`) whose cache key (:class:`InputFiles`) covers its
+name and source, the *bytes* of every file or folder it reads and the value of every other
+argument. Its result is persisted as JSON in Prefect's result storage, so a rerun on unchanged
+inputs is a Cached task run returning the same small summary. A step writes into its own
+content-addressed folder, ``<data_dir>/cache/<step>-<key[:16]>`` (:func:`step_folder`), named by
+that same key: unchanged inputs find their outputs in place, changed ones land in a new folder.
+
+Two runs that reach the same step at once take turns (Prefect's SERIALIZABLE isolation, with
+:class:`FileLocks`): the second waits, then finds the first one's result committed and is a cache
+hit. :func:`refreshing` makes every step in its block recompute (``--refresh``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import hashlib
+import inspect
+import json
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from prefect import task
+from prefect.cache_policies import CachePolicy
+from prefect.context import TaskRunContext
+from prefect.locking.protocol import LockManager
+from prefect.settings import PREFECT_HOME, PREFECT_TASKS_REFRESH_CACHE, temporary_settings
+from prefect.transactions import get_transaction
+
+from cofi.outputs.caching import file_digest
+
+# Inputs that name a place to write, never content to read (hashed by value).
+LOCATIONS = ("data_dir",)
+
+
+@dataclass
+class InputFiles(CachePolicy):
+    """A key from the task's name and source and its inputs: files and folders by content.
+
+    An argument that is an absolute path of an existing file or folder counts by the SHA-256 of
+    its bytes (a folder: of each file's relative path and bytes), except those named in
+    ``locations``, which say where to write; any other argument counts by its JSON value.
+    """
+
+    locations: tuple[str, ...] = LOCATIONS
+
+    def compute_key(
+        self,
+        task_ctx: TaskRunContext,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str:
+        digest = hashlib.sha256(task_ctx.task.name.encode())
+        digest.update(inspect.getsource(task_ctx.task.fn).encode())
+        for name in sorted(inputs):
+            value = inputs[name] if name in self.locations else _fingerprint(inputs[name])
+            digest.update(json.dumps([name, value], sort_keys=True, default=str).encode())
+        return digest.hexdigest()
+
+
+def _fingerprint(value: Any) -> Any:
+    """``value`` with every absolute path of an existing file or folder replaced by its digest."""
+    if isinstance(value, (list, tuple)):
+        return [_fingerprint(item) for item in value]
+    if isinstance(value, dict):
+        return {name: _fingerprint(item) for name, item in value.items()}
+    if isinstance(value, (str, Path)) and Path(value).is_absolute() and Path(value).exists():
+        path = Path(value)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        names = [str(p.relative_to(path)) if path.is_dir() else p.name for p in files]
+        return {"files": [[name, file_digest(p)] for name, p in zip(names, files, strict=True)]}
+    return value
+
+
+# Held locks of this process: key -> (holder, open lock file). Module level, so a FileLocks
+# travels to Dask workers as just its folder.
+_HELD: dict[str, tuple[str, IO[str]]] = {}
+_GUARD = threading.Lock()
+
+
+@dataclass
+class FileLocks(LockManager):
+    """Prefect locks as ``flock`` on files in ``folder``: the system drops a lock whose process dies,
+    so a killed run never leaves a step locked for good (Prefect's file locks would wait for ever)."""
+
+    folder: Path
+
+    def _open(self, key: str) -> IO[str]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return open(self.folder / f"{key}.lock", "w")  # noqa: SIM115 - held past this call
+
+    def acquire_lock(
+        self,
+        key: str,
+        holder: str,
+        acquire_timeout: float | None = None,
+        hold_timeout: float | None = None,
+    ) -> bool:
+        with _GUARD:
+            if key in _HELD and _HELD[key][0] == holder:
+                return True
+        handle = self._open(key)
+        if not _flock(handle, fcntl.LOCK_EX, acquire_timeout):
+            handle.close()
+            return False
+        with _GUARD:
+            _HELD[key] = (holder, handle)
+        return True
+
+    async def aacquire_lock(
+        self,
+        key: str,
+        holder: str,
+        acquire_timeout: float | None = None,
+        hold_timeout: float | None = None,
+    ) -> bool:
+        return await asyncio.to_thread(self.acquire_lock, key, holder, acquire_timeout)
+
+    def release_lock(self, key: str, holder: str) -> None:
+        with _GUARD:
+            held = _HELD.get(key)
+            if held is None or held[0] != holder:
+                raise ValueError(f"{holder} does not hold the lock on {key}")
+            del _HELD[key]
+        fcntl.flock(held[1], fcntl.LOCK_UN)
+        held[1].close()
+
+    def is_locked(self, key: str) -> bool:
+        with _GUARD:
+            if key in _HELD:
+                return True
+        with self._open(key) as handle:
+            if _flock(handle, fcntl.LOCK_SH, 0):
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                return False
+            return True
+
+    def is_lock_holder(self, key: str, holder: str) -> bool:
+        with _GUARD:
+            return key in _HELD and _HELD[key][0] == holder
+
+    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        with self._open(key) as handle:
+            if not _flock(handle, fcntl.LOCK_SH, timeout):
+                return False
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return True
+
+    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        return await asyncio.to_thread(self.wait_for_lock, key, timeout)
+
+
+def _flock(handle: IO[str], mode: int, timeout: float | None) -> bool:
+    """Take ``mode`` on ``handle``, waiting up to ``timeout`` seconds (None: as long as it takes)."""
+    if timeout is None:
+        fcntl.flock(handle, mode)
+        return True
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+
+#: The cache policy of every cached step.
+STEP_CACHE = InputFiles().configure(
+    isolation_level="SERIALIZABLE", lock_manager=FileLocks(PREFECT_HOME.value() / "cofi-locks")
+)
+
+
+def step(name: str, **options: Any):
+    """A cached pipeline step: a Prefect task with :data:`STEP_CACHE`, its result kept as JSON."""
+    return task(
+        name=name,
+        cache_policy=STEP_CACHE,
+        persist_result=True,
+        result_serializer="json",
+        cache_expiration=None,
+        **options,
+    )
+
+
+def step_folder(data_dir: str | Path) -> Path:
+    """The running step's own folder: ``<data_dir>/cache/<step>-<cache key[:16]>``, created.
+
+    Outside a cached task run (a task called through ``.fn()``), a fresh folder.
+    """
+    context, transaction = TaskRunContext.get(), get_transaction()
+    name = context.task.name if context else "step"
+    key = transaction.key if transaction and transaction.key else secrets.token_hex(8)
+    folder = Path(data_dir) / "cache" / f"{name}-{key[:16]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@contextmanager
+def refreshing(refresh: bool) -> Iterator[None]:
+    """Within the block, every cached step recomputes and overwrites its result when ``refresh``."""
+    with temporary_settings({PREFECT_TASKS_REFRESH_CACHE: refresh}):
+        yield
