@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cofi.data.schema import RatingScale
+from cofi.data.schema import RatingScale, require_columns
 from cofi.errors import CofiError
 
 
@@ -34,11 +34,7 @@ def check_ratings(ratings: pd.DataFrame, purpose: str) -> None:
     """
     if not isinstance(ratings, pd.DataFrame):
         raise CofiError(f"ratings must be a pandas DataFrame, got {type(ratings).__name__}")
-    missing = {"user_id", "movie_id", "rating"} - set(ratings.columns)
-    if missing:
-        raise CofiError(
-            f"ratings lacks column(s) {sorted(missing)}; it has {list(ratings.columns)}"
-        )
+    require_columns(ratings, ("user_id", "movie_id", "rating"), "ratings")
     if ratings.empty:
         raise CofiError(f"no ratings {purpose}")
     absent = ratings["rating"].isna().to_numpy()
