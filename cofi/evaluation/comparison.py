@@ -10,7 +10,7 @@ import pandas as pd
 from cofi.evaluation.metrics import popularity_recommendations, ranking_report
 
 if TYPE_CHECKING:
-    from cofi.models.model import Model
+    from cofi import Model
 
 __all__ = ["compare_rankings"]
 

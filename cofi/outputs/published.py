@@ -20,7 +20,7 @@ from cofi.errors import CofiError
 from cofi.outputs.record import RECORD_NAME, RunRecord
 
 if TYPE_CHECKING:
-    from cofi.models.model import Model
+    from cofi import Model
     from cofi.outputs.similar import Metric
     from cofi.outputs.titles import TitleIndex
 
@@ -75,7 +75,7 @@ class PublishedRun:
 
     @cached_property
     def model(self) -> Model:
-        from cofi.models.model import load_model
+        from cofi import load_model
 
         self.record  # noqa: B018 - a missing run is reported before a missing model
         return load_model(self.latest / "model")
@@ -246,8 +246,8 @@ class PublishedRun:
 
         See :func:`cofi.evaluation.comparison.compare_rankings`.
         """
+        from cofi import load_model
         from cofi.evaluation.comparison import compare_rankings
-        from cofi.models.model import load_model
 
         record = self.record
         self.rating_evaluation()

@@ -11,7 +11,7 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from cli.main import main
-from cofi.models.model import load_model
+from cofi import load_model
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,8 @@ import pytest
 
 import flows.pipeline
 from cli.main import main
+from cofi import LAB_CONFIG
 from cofi.errors import CofiError
-from cofi.models.config import LAB_CONFIG
 
 FLOW_DEFAULTS = {
     name: parameter.default

@@ -14,9 +14,9 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from cli.main import main
+from cofi import load_model
 from cofi.data.synthetic import generate
 from cofi.evaluation.metrics import ranking_report
-from cofi.models.model import load_model
 from cofi.outputs.record import RunRecord
 from cofi.outputs.similar import similar_movies
 
