@@ -217,13 +217,14 @@ def with_task_runner(dask_workers: int | None, dask_address: str | None):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the flow once with the options in ``argv``; print where its outputs are.
+
+    Raises:
+        CofiError: the data or a parameter is wrong (the command line prints it as one line).
+    """
     params, options = parse_args(argv)
     flow_to_run = with_task_runner(options.dask_workers, options.dask_address)
-    try:
-        record = flow_to_run(**params.model_dump())
-    except CofiError as error:
-        print(f"cofi-pipeline: {error}", file=sys.stderr)
-        return 1
+    record = flow_to_run(**params.model_dump())
     print()
     if record.evaluation:
         print(format_report(record.evaluation))
@@ -240,4 +241,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except CofiError as error:
+        # A problem the user can fix: one line, not a traceback.
+        sys.exit(f"cofi-pipeline: {error}")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import get_args
 
@@ -17,7 +19,7 @@ from cofi.models.config import LAB_CONFIG, TrainConfig
 from cofi.outputs.record import RunRecord
 from cofi.settings import movielens_dir
 from flows.parameters import PipelineParameters
-from flows.pipeline import cofi_pipeline, main, parse_args
+from flows.pipeline import cofi_pipeline, parse_args
 
 
 @pytest.fixture(scope="module")
@@ -108,14 +110,17 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
     assert {p.name: _digest(p) for p in csv_folder.glob("*.csv")} == before
 
 
-def test_a_bad_file_ends_the_command_with_one_line(harness, tmp_path, capsys) -> None:
+def test_a_bad_file_ends_the_command_with_one_line(tmp_path) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,9.0,0\n")
     (broken / "movies.csv").write_text("movieId,title,genres\n1,Toy Story (1995),Comedy\n")
-    assert main(["--source", str(broken), "--data-dir", str(tmp_path / "data")]) == 1
-    [line] = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("cofi-pipeline: ") and "ratings.csv, line 2" in line
+    command = [sys.executable, "-m", "flows.pipeline", "--source", str(broken)]
+    command += ["--data-dir", str(tmp_path / "data")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("cofi-pipeline: ") and "ratings.csv, line 2" in last
 
 
 def test_the_flow_the_form_and_the_options_are_one_model() -> None:
