@@ -1,24 +1,26 @@
-"""The ``cofi-pipeline`` flow's parameters, declared once, in :class:`PipelineParameters`.
+"""The flows' parameters, declared once: :class:`PipelineParameters` and :class:`SweepParameters`.
 
-The flow's signature (and so the Prefect UI form and the deployments' parameters) and the
-``python -m flows.pipeline`` command line are both made from the model: :func:`takes` gives a
-flow function the model's fields as its parameters, :func:`add_options` turns fields into
-options. The training fields are :class:`cofi.models.config.TrainConfig`'s own.
+A flow's signature (and so the Prefect UI form and the deployments' parameters) and its
+``python -m flows...`` command line are both made from its model: :func:`takes` gives a flow
+function the model's fields as its parameters, :func:`add_options` turns fields into options.
+The pipeline's training fields are :class:`cofi.models.config.TrainConfig`'s own.
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import types
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 from pydantic.fields import FieldInfo
 
 from cofi.data.schema import KNOWN_DATASETS
 from cofi.errors import CofiError
+from cofi.evaluation.sweep import Metric, SweepSpace
 from cofi.models.config import (
     LAB_CONFIG,
     OBJECTIVE_DEFAULTS,
@@ -88,8 +90,10 @@ _TrainingParameters = create_model(
 )
 
 
-class PipelineParameters(_TrainingParameters):
-    """Every parameter of one ``cofi-pipeline`` run. Unknown names and bad values fail at once."""
+class DataParameters(BaseModel):
+    """Where a flow reads ratings and writes its outputs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     dataset: str = Field(
         default="ml-latest-small",
@@ -101,6 +105,22 @@ class PipelineParameters(_TrainingParameters):
     data_dir: str | None = Field(
         default=None, description="output folder (default: $COFI_DATA_DIR or ./data)"
     )
+    quarantine: bool = Field(
+        default=False, description="set bad rows aside in quarantine.csv instead of failing"
+    )
+
+    @model_validator(mode="after")
+    def _known_dataset(self) -> DataParameters:
+        if self.dataset not in KNOWN_DATASETS and not self.source:
+            raise ValueError(
+                f"unknown dataset {self.dataset!r}; known: {sorted(KNOWN_DATASETS)}, or pass source"
+            )
+        return self
+
+
+class PipelineParameters(DataParameters, _TrainingParameters):
+    """Every parameter of one ``cofi-pipeline`` run. Unknown names and bad values fail at once."""
+
     holdout_fraction: Annotated[float, Option("--holdout")] = Field(
         default=0.1, ge=0.0, lt=1.0, description="share of ratings held out (0: no evaluation)"
     )
@@ -122,9 +142,6 @@ class PipelineParameters(_TrainingParameters):
     warm_start: bool = Field(
         default=False, description="start training from the last published model of this dataset"
     )
-    quarantine: bool = Field(
-        default=False, description="set bad rows aside in quarantine.csv instead of failing"
-    )
     shards: int = Field(default=1, ge=1, le=10_000, description="score users in this many shards")
     refresh: bool = Field(
         default=False, description="recompute every step even when its inputs are unchanged"
@@ -132,10 +149,6 @@ class PipelineParameters(_TrainingParameters):
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineParameters:
-        if self.dataset not in KNOWN_DATASETS and not self.source:
-            raise ValueError(
-                f"unknown dataset {self.dataset!r}; known: {sorted(KNOWN_DATASETS)}, or pass source"
-            )
         if self.warm_start and self.validation_fraction:
             raise ValueError(
                 "warm_start with validation_fraction > 0 would stop early on ratings the "
@@ -174,6 +187,74 @@ class LaunchOptions(BaseModel):
     )
     dask_address: str | None = Field(
         default=None, description="run the scoring shards on an existing Dask cluster (tcp://...)"
+    )
+
+
+#: The grid swept when none is given: the two hyperparameters that matter most.
+DEFAULT_GRID: dict[str, list[Any]] = {"n_features": [10, 30], "lambda_": [5.0, 15.0]}
+
+
+class SweepParameters(DataParameters):
+    """Every parameter of one ``cofi-sweep`` run. Unknown names and bad values fail at once."""
+
+    grid: dict[str, list[Any]] | None = Field(
+        default=None,
+        description=(
+            "TrainConfig field -> values, every combination tried, e.g. "
+            f"'{{\"n_features\": [10, 30]}}' (without grid or random: {json.dumps(DEFAULT_GRID)})"
+        ),
+    )
+    random: dict[str, list[Any] | dict[str, Any]] | None = Field(
+        default=None,
+        description=(
+            'TrainConfig field -> a list of choices or {"low", "high", "log"}, for a seeded '
+            "random search of n_samples configurations"
+        ),
+    )
+    n_samples: int | None = Field(
+        default=None, ge=1, description="configurations a random search draws"
+    )
+    seed: int = Field(default=0, ge=0, description="seeds the splits, the search and training")
+    metric: Metric = Field(
+        default="rmse",
+        description="what picks the best trial: rmse, mae (lower is better), precision_at_k, "
+        "ndcg_at_k (higher is better)",
+    )
+    validation_fraction: float = Field(
+        default=0.1,
+        gt=0.0,
+        lt=1.0,
+        description="share of the training ratings each trial is scored on",
+    )
+    holdout_fraction: Annotated[float, Option("--holdout")] = Field(
+        default=0.1,
+        ge=0.0,
+        lt=1.0,
+        description="share of all ratings kept out as test ratings (never read by the sweep)",
+    )
+    k: int = Field(default=10, ge=1, description="list length for precision and nDCG")
+    min_movie_ratings: int = Field(
+        default=5, ge=1, description="ratings a movie needs to be recommended"
+    )
+
+    @model_validator(mode="after")
+    def _valid_space(self) -> SweepParameters:
+        self.space()
+        return self
+
+    def space(self) -> SweepSpace:
+        """The configurations to try: ``grid`` or ``random``, else :data:`DEFAULT_GRID`."""
+        grid = DEFAULT_GRID if self.grid is None and self.random is None else self.grid
+        return SweepSpace(grid=grid, random=self.random, n_samples=self.n_samples)
+
+
+class SweepLaunchOptions(BaseModel):
+    """Options of ``python -m flows.sweep`` that are not flow parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    parallel: int = Field(
+        default=1, ge=1, description="trials fitted at once (threads of this process)"
     )
 
 
@@ -230,12 +311,53 @@ def add_options(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None
         described = info.description or name.replace("_", " ")
         if kind is bool:
             options.update(action="store_true", help=described)
+        elif get_origin(kind) is dict:
+            options.update(type=_json_object, metavar="JSON", help=described)
         elif get_origin(kind) is Literal:
             options.update(choices=get_args(kind), help=f"{described}{default}")
         else:
             metavar = name.rstrip("_").upper()
             options.update(type=kind, metavar=metavar, help=f"{described}{default}")
         parser.add_argument(*names, **options)
+
+
+def parse(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    *models: type[BaseModel],
+    adjust: Callable[[dict[str, Any]], None] | None = None,
+) -> list[Any]:
+    """Parse ``argv`` into one instance of each model; a bad value ends the command (status 2).
+
+    ``parser`` has the options of every model (:func:`add_options`); each option goes to the
+    model that declares its field. ``adjust`` may change the options given before they do.
+    """
+    values = vars(parser.parse_args(argv))
+    if adjust is not None:
+        adjust(values)
+    try:
+        return [
+            model(**{name: values[name] for name in model.model_fields if name in values})
+            for model in models
+        ]
+    except ValidationError as error:
+        parser.error("; ".join(_problem(item) for item in error.errors()))
+
+
+def _problem(item: Any) -> str:
+    where = ".".join(str(part) for part in item["loc"])
+    message = item["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
+
+
+def _json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
+    return value
 
 
 def _without_none(annotation: Any) -> Any:

@@ -17,7 +17,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from prefect import flow  # noqa: E402
-from pydantic import ValidationError  # noqa: E402
 
 from cofi import settings  # noqa: E402
 from cofi.data.ingest import read_manifest  # noqa: E402
@@ -32,6 +31,7 @@ from flows.parameters import (  # noqa: E402
     LaunchOptions,
     PipelineParameters,
     add_options,
+    parse,
     takes,
 )
 from tasks.caching import refreshing  # noqa: E402
@@ -185,22 +185,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[PipelineParameters, Launc
     )
     add_options(parser, PipelineParameters)
     add_options(parser, LaunchOptions)
-    values = vars(parser.parse_args(argv))
-    launch = {name: values.pop(name) for name in LaunchOptions.model_fields if name in values}
-    try:
-        options = LaunchOptions(**launch)
-        if options.lab:
+
+    def presets(values: dict[str, Any]) -> None:
+        if values.get("lab"):
             values.update({name: getattr(LAB_CONFIG, name) for name in LAB_FIELDS})
-        if (options.dask_workers or options.dask_address) and "shards" not in values:
-            values["shards"] = 8
-        return PipelineParameters(**values), options
-    except ValidationError as error:
-        parser.error("; ".join(_problem(item) for item in error.errors()))
+        if values.get("dask_workers") or values.get("dask_address"):
+            values.setdefault("shards", 8)
 
-
-def _problem(item: dict) -> str:
-    where = ".".join(str(part) for part in item["loc"])
-    return f"{where}: {item['msg']}" if where else item["msg"]
+    params, options = parse(parser, argv, PipelineParameters, LaunchOptions, adjust=presets)
+    return params, options
 
 
 def with_task_runner(dask_workers: int | None, dask_address: str | None):

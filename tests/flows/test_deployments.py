@@ -69,8 +69,9 @@ def test_prefect_yaml_matches_the_served_deployments() -> None:
     for deployment in config["deployments"]:
         flow = _flow_at(deployment["entrypoint"])
         declared[f"{flow.name}/{deployment['name']}"] = deployment
-        # A parameter the flow does not take would fail every scheduled run.
+        # A parameter the flow does not take, or a bad value, would fail every scheduled run.
         assert set(deployment["parameters"]) <= set(inspect.signature(flow.fn).parameters)
+        flow.validate_parameters(deployment["parameters"])
         assert deployment["work_pool"]["name"] == "cofi-process"
     assert set(declared) == set(served)
     for name, deployment in declared.items():

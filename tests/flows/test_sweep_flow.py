@@ -93,3 +93,39 @@ def test_a_failed_trial_is_a_row_with_its_error_not_a_failed_sweep(tmp_path) -> 
     assert row["trial"] == 3 and row["n_features"] == 2
     assert "validation ratings are empty" in row["error"]
     assert all(pd.isna(row[name]) for name in ("rmse", "mae", "precision_at_k", "fit_seconds"))
+
+
+def test_the_sweep_options_are_its_parameters() -> None:
+    from flows.parameters import DEFAULT_GRID, SweepParameters
+    from flows.sweep import cofi_sweep, parse_args
+
+    assert set(cofi_sweep.parameters.model_dump()["properties"]) == set(
+        SweepParameters.model_fields
+    )
+    params, launch = parse_args(
+        ["--random", '{"lambda_": {"low": 1, "high": 30}}', "--n-samples", "3", "--holdout", "0"]
+    )
+    assert params.random == {"lambda_": {"low": 1, "high": 30}} and params.n_samples == 3
+    assert params.holdout_fraction == 0.0 and launch.parallel == 1
+    assert parse_args([])[0].space().grid == DEFAULT_GRID
+    assert parse_args(["--parallel", "2", "--metric", "ndcg_at_k"])[1].parallel == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "problem"),
+    [
+        (["--grid", "[1]"], "expected a JSON object"),
+        (["--grid", "{"], "not valid JSON"),
+        (["--random", '{"lambda_": [1, 2]}'], "n_samples"),
+        (["--grid", '{"n_feature": [5]}'], "unknown TrainConfig field"),
+        (["--metric", "auc"], "invalid choice: 'auc'"),
+        (["--parallel", "0"], "parallel: Input should be greater than or equal to 1"),
+    ],
+)
+def test_a_bad_sweep_option_is_refused_before_anything_runs(argv, problem, capsys) -> None:
+    from flows.sweep import parse_args
+
+    with pytest.raises(SystemExit) as exited:
+        parse_args(argv)
+    assert exited.value.code == 2
+    assert problem in capsys.readouterr().err
