@@ -114,7 +114,7 @@ def cofi_cost_sparse(
     user_index,
     rating,
     lambda_: float,
-    weight: float = 1.0,
+    weight: float | tf.Tensor = 1.0,
     *,
     regularization: str = "uniform",
 ) -> tf.Tensor:

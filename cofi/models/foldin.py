@@ -94,9 +94,7 @@ def fold_in(
     dtype = tf.as_dtype(model.X.dtype)
     trainable = {
         variable.name: tf.Variable(
-            np.zeros(
-                variable.shape(model.n_movies, len(new_users), model.X.shape[1]), model.X.dtype
-            )
+            tf.zeros(variable.shape(model.n_movies, len(new_users), model.X.shape[1]), dtype)
         )
         for variable in objective.fold_in_variables()
     }
@@ -108,7 +106,8 @@ def fold_in(
         tf.constant(1.0, dtype=dtype),
     )
     optimizer = keras.optimizers.Adam(
-        keras.optimizers.schedules.CosineDecay(learning_rate, iterations, alpha=0.01)
+        # Keras accepts a schedule here; its annotation says float only
+        keras.optimizers.schedules.CosineDecay(learning_rate, iterations, alpha=0.01)  # pyright: ignore[reportArgumentType]
     )
     report = Report(iterations, "fold-in step")
     steps = optimize(

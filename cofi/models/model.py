@@ -90,13 +90,13 @@ class Model:
     scale: RatingScale
     config: TrainConfig
     loss_history: list[tuple[int, float]] = field(default_factory=list)
-    movie_bias: np.ndarray | None = None
+    movie_bias: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     model_id: str = ""
     validation_history: list[tuple[int, float]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n_movies, n_users = len(self.movies), len(self.users)
-        if self.movie_bias is None:
+        if self.movie_bias.size == 0 and n_movies > 0:  # not given: the objective has none
             self.movie_bias = np.zeros(n_movies, dtype=self.X.dtype)
         expected = {
             "X": (n_movies, self.config.n_features),

@@ -350,7 +350,7 @@ def train(
                 f"initial {name} has shape {value.shape}, expected {values[name].shape}"
             )
         values[name] = value.astype(config.dtype, copy=False)
-    params = {name: tf.Variable(value, name=name) for name, value in values.items()}
+    params = {name: tf.Variable(tf.constant(value), name=name) for name, value in values.items()}
     objective.prepare(triples)
     started = time.perf_counter()
     dtype = tf.as_dtype(config.dtype)
@@ -386,7 +386,8 @@ def train(
     if config.tolerance > 0:
         callbacks.append(Tolerance(config.tolerance))
     optimizer = keras.optimizers.Adam(
-        learning_rate=_learning_rate(config, epochs * steps_per_epoch, method)
+        # Keras accepts a schedule here; its annotation says float only
+        learning_rate=_learning_rate(config, epochs * steps_per_epoch, method)  # pyright: ignore[reportArgumentType]
     )
     steps = optimize(
         cost,

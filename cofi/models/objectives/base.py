@@ -157,13 +157,12 @@ class Objective(ABC):
     def export(self, params: Params) -> dict[str, np.ndarray]:
         """``X, W, b: (1, n_users), movie_bias: (n_movies,)`` as NumPy arrays, zeros for what
         the objective does not learn."""
-        X_value = params["X"].numpy()
-        n_movies, n_users = X_value.shape[0], params["W"].shape[0]
+        X_value, W_value = params["X"].numpy(), self.user_factors(params).numpy()
         zeros = {
-            "b": np.zeros((1, n_users), X_value.dtype),
-            "movie_bias": np.zeros(n_movies, X_value.dtype),
+            "b": np.zeros((1, W_value.shape[0]), X_value.dtype),
+            "movie_bias": np.zeros(X_value.shape[0], X_value.dtype),
         }
-        exported = {"X": X_value, "W": self.user_factors(params).numpy()}
+        exported = {"X": X_value, "W": W_value}
         for name, zero in zeros.items():
             exported[name] = params[name].numpy() if name in params else zero
         return exported
