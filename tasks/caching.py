@@ -2,10 +2,11 @@
 
 A cached step is a Prefect task (:func:`step`) whose cache key (:class:`InputFiles`) covers its
 name and source, the *bytes* of every file or folder it reads and the value of every other
-argument. Its result is persisted as JSON in Prefect's result storage, so a rerun on unchanged
-inputs is a Cached task run returning the same small summary. A step writes into its own
-content-addressed folder, ``<data_dir>/cache/<step>-<key[:16]>`` (:func:`step_folder`), named by
-that same key: unchanged inputs find their outputs in place, changed ones land in a new folder.
+argument. The key is a path: the step's own content-addressed folder,
+``<data_dir>/cache/<step>-<digest[:16]>/``, where the step writes its outputs
+(:func:`step_folder`) and Prefect keeps its result record, as JSON (``result.json``). A rerun on
+unchanged inputs is a Cached task run returning the same small summary, with its outputs in
+place; changed inputs land in a new folder; a folder deleted by hand is computed again.
 
 Two runs that reach the same step at once take turns (Prefect's SERIALIZABLE isolation, with
 :class:`FileLocks`): the second waits, then finds the first one's result committed and is a cache
@@ -39,6 +40,8 @@ from cofi.outputs.caching import file_digest
 
 # Inputs that name a place to write, never content to read (hashed by value).
 LOCATIONS = ("data_dir",)
+#: A step's result record, in its folder.
+RESULT_NAME = "result.json"
 
 
 @dataclass
@@ -48,6 +51,9 @@ class InputFiles(CachePolicy):
     An argument that is an absolute path of an existing file or folder counts by the SHA-256 of
     its bytes (a folder: of each file's relative path and bytes), except those named in
     ``locations``, which say where to write; any other argument counts by its JSON value.
+
+    The key is the path of the step's result record, ``<data_dir>/cache/<step>-<digest[:16]>/
+    result.json`` (only the digest, without a ``data_dir`` argument).
     """
 
     locations: tuple[str, ...] = LOCATIONS
@@ -64,7 +70,10 @@ class InputFiles(CachePolicy):
         for name in sorted(inputs):
             value = inputs[name] if name in self.locations else _fingerprint(inputs[name])
             digest.update(json.dumps([name, value], sort_keys=True, default=str).encode())
-        return digest.hexdigest()
+        if "data_dir" not in inputs:
+            return digest.hexdigest()
+        folder = Path(inputs["data_dir"]).resolve() / "cache"
+        return str(folder / f"{task_ctx.task.name}-{digest.hexdigest()[:16]}" / RESULT_NAME)
 
 
 def _fingerprint(value: Any) -> Any:
@@ -96,7 +105,8 @@ class FileLocks(LockManager):
 
     def _open(self, key: str) -> IO[str]:
         self.folder.mkdir(parents=True, exist_ok=True)
-        return open(self.folder / f"{key}.lock", "w")  # noqa: SIM115 - held past this call
+        name = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return open(self.folder / f"{name}.lock", "w")  # noqa: SIM115 - held past this call
 
     def acquire_lock(
         self,
@@ -182,26 +192,31 @@ STEP_CACHE = InputFiles().configure(
 
 
 def step(name: str, **options: Any):
-    """A cached pipeline step: a Prefect task with :data:`STEP_CACHE`, its result kept as JSON."""
+    """A cached pipeline step: a Prefect task with :data:`STEP_CACHE`, its result kept as JSON
+    in its own folder (the key is that file's absolute path, so storage is rooted at /)."""
     return task(
         name=name,
         cache_policy=STEP_CACHE,
         persist_result=True,
         result_serializer="json",
+        result_storage=Path("/"),
         cache_expiration=None,
         **options,
     )
 
 
 def step_folder(data_dir: str | Path) -> Path:
-    """The running step's own folder: ``<data_dir>/cache/<step>-<cache key[:16]>``, created.
+    """The running step's own folder, the one its cache key names, created.
 
     Outside a cached task run (a task called through ``.fn()``), a fresh folder.
     """
     context, transaction = TaskRunContext.get(), get_transaction()
-    name = context.task.name if context else "step"
-    key = transaction.key if transaction and transaction.key else secrets.token_hex(8)
-    folder = Path(data_dir) / "cache" / f"{name}-{key[:16]}"
+    key = transaction.key if transaction and transaction.key else None
+    if key and key.endswith(RESULT_NAME):
+        folder = Path(key).parent
+    else:
+        name = context.task.name if context else "step"
+        folder = Path(data_dir).resolve() / "cache" / f"{name}-{secrets.token_hex(8)}"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

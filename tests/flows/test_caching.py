@@ -4,7 +4,9 @@ changed inputs land in new folders; overlapping runs compute each step once and 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -88,6 +90,21 @@ def test_a_rerun_is_cached_and_identical_and_refresh_recomputes(
     # and a run after the refresh is a cache hit again
     _, states = _run(synthetic_source, tmp_path)
     assert set(states["train"]) == {"Cached"}
+
+
+def test_a_step_folder_holds_its_json_result_and_a_deleted_one_is_computed_again(
+    harness, synthetic_source, tmp_path
+) -> None:
+    first, _ = _run(synthetic_source, tmp_path)
+    folder = first.train.final.model_dir.parent
+    assert folder.parent == tmp_path.resolve() / "cache"
+    record = json.loads((folder / "result.json").read_text())
+    assert record["metadata"]["serializer"]["type"] == "json"
+    assert json.loads(record["result"])["model_id"] == first.model_id
+    shutil.rmtree(folder)
+    again, states = _run(synthetic_source, tmp_path)
+    assert sorted(states["train"]) == ["Cached", "Completed"]  # the held-out one stayed
+    assert again.model_id == first.model_id and (folder / "model" / "model.json").is_file()
 
 
 def test_changed_parameters_land_in_new_folders(harness, synthetic_source, tmp_path) -> None:
