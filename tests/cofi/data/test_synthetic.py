@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cofi.data import synthetic
+from cofi.data import synthetic, synthetic_model
 from cofi.data.synthetic import (
     FIRST_TIMESTAMP,
     GENRES,
@@ -219,7 +219,7 @@ def test_same_seed_same_bytes_whatever_the_chunk_size(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Small blocks, so that 30k ratings span a dozen blocks and several chunk boundaries.
-    monkeypatch.setattr(synthetic, "_BLOCK_RATINGS", 2_500)
+    monkeypatch.setattr(synthetic_model, "_BLOCK_RATINGS", 2_500)
     outputs = [
         generate(tmp_path / f"chunk-{chunk}", n_ratings=30_000, seed=7, chunk_ratings=chunk)
         for chunk in (1, 7_000, 10**9)
