@@ -19,7 +19,6 @@ import asyncio
 import fcntl
 import hashlib
 import inspect
-import json
 import secrets
 import threading
 import time
@@ -36,7 +35,7 @@ from prefect.locking.protocol import LockManager
 from prefect.settings import PREFECT_HOME, PREFECT_TASKS_REFRESH_CACHE, temporary_settings
 from prefect.transactions import get_transaction
 
-from cofi.outputs.caching import file_digest
+from cofi.outputs.caching import content_key, step_dir
 
 # Inputs that name a place to write, never content to read (hashed by value).
 LOCATIONS = ("data_dir",)
@@ -49,11 +48,13 @@ class InputFiles(CachePolicy):
     """A key from the task's name and source and its inputs: files and folders by content.
 
     An argument that is an absolute path of an existing file or folder counts by the SHA-256 of
-    its bytes (a folder: of each file's relative path and bytes), except those named in
-    ``locations``, which say where to write; any other argument counts by its JSON value.
+    its bytes (a folder: of each file's relative path and bytes; see
+    :func:`cofi.outputs.caching.content_key`), except those named in ``locations``, which say
+    where to write; any other argument counts by its JSON value (a list of paths too: those are
+    earlier steps' outputs, whose content-addressed folders already name their content).
 
-    The key is the path of the step's result record, ``<data_dir>/cache/<step>-<digest[:16]>/
-    result.json`` (only the digest, without a ``data_dir`` argument).
+    The key is the path of the step's result record,
+    ``<data_dir>/cache/<step>-<digest[:16]>/result.json`` (the bare digest without a ``data_dir``).
     """
 
     locations: tuple[str, ...] = LOCATIONS
@@ -65,29 +66,21 @@ class InputFiles(CachePolicy):
         flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str:
-        digest = hashlib.sha256(task_ctx.task.name.encode())
-        digest.update(inspect.getsource(task_ctx.task.fn).encode())
-        for name in sorted(inputs):
-            value = inputs[name] if name in self.locations else _fingerprint(inputs[name])
-            digest.update(json.dumps([name, value], sort_keys=True, default=str).encode())
+        step = task_ctx.task.name
+        values = {
+            name: Path(value) if name not in self.locations and _is_input_file(value) else value
+            for name, value in inputs.items()
+        }
+        values["task source"] = inspect.getsource(task_ctx.task.fn)
+        key = content_key(step, values)
         if "data_dir" not in inputs:
-            return digest.hexdigest()
-        folder = Path(inputs["data_dir"]).resolve() / "cache"
-        return str(folder / f"{task_ctx.task.name}-{digest.hexdigest()[:16]}" / RESULT_NAME)
+            return key
+        return str(step_dir(Path(inputs["data_dir"]).resolve(), step, key) / RESULT_NAME)
 
 
-def _fingerprint(value: Any) -> Any:
-    """``value`` with every absolute path of an existing file or folder replaced by its digest."""
-    if isinstance(value, (list, tuple)):
-        return [_fingerprint(item) for item in value]
-    if isinstance(value, dict):
-        return {name: _fingerprint(item) for name, item in value.items()}
-    if isinstance(value, (str, Path)) and Path(value).is_absolute() and Path(value).exists():
-        path = Path(value)
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        names = [str(p.relative_to(path)) if path.is_dir() else p.name for p in files]
-        return {"files": [[name, file_digest(p)] for name, p in zip(names, files, strict=True)]}
-    return value
+def _is_input_file(value: Any) -> bool:
+    """Whether ``value`` is the absolute path of an existing file or folder."""
+    return isinstance(value, str) and Path(value).is_absolute() and Path(value).exists()
 
 
 # Held locks of this process: key -> (holder, open lock file). Module level, so a FileLocks
