@@ -34,6 +34,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from cofi.data.schema import require_columns
 from cofi.evaluation.holdout import mae, rmse
 
 __all__ = [
@@ -54,12 +55,6 @@ _INT32 = np.iinfo(np.int32)
 
 #: Popularity lists are built for blocks of users holding about this many candidate rows.
 POPULARITY_BLOCK_ROWS = 1 << 22
-
-
-def _check_columns(frame: pd.DataFrame, argument: str, columns: tuple[str, ...]) -> None:
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ValueError(f"{argument} lacks the column(s) {missing}; it has {list(frame.columns)}")
 
 
 def _check_k(k: int) -> None:
@@ -111,9 +106,9 @@ def relevant_items(test: pd.DataFrame, threshold: float | None = None) -> pd.Dat
         A DataFrame with ``user_id`` and ``movie_id``, one row per relevant (user, movie) pair,
         sorted by user then movie. Users with no relevant movie have no rows.
     """
-    _check_columns(test, "test", ("user_id", "movie_id"))
+    require_columns(test, ("user_id", "movie_id"), "test")
     if threshold is not None:
-        _check_columns(test, "test", ("rating",))
+        require_columns(test, ("rating",), "test")
         test = test.loc[test["rating"].to_numpy() >= threshold]
     keys = _sorted_unique(_pair_keys(test["user_id"].to_numpy(), test["movie_id"].to_numpy()))
     user_ids, movie_ids = _split_keys(keys)
@@ -141,8 +136,8 @@ def per_user_ranking_metrics(
         ``n_hits``, ``precision``, ``recall``, ``ndcg``, ``average_precision`` and ``hit``.
     """
     _check_k(k)
-    _check_columns(recommendations, "recommendations", ("user_id", "rank", "movie_id"))
-    _check_columns(relevant, "relevant", ("user_id", "movie_id"))
+    require_columns(recommendations, ("user_id", "rank", "movie_id"), "recommendations")
+    require_columns(relevant, ("user_id", "movie_id"), "relevant")
     rank: np.ndarray = recommendations["rank"].to_numpy()
     if len(rank) and rank.min() < 1:
         raise ValueError(f"recommendation ranks start at 1, got {rank.min()}")
@@ -324,7 +319,7 @@ def popularity_recommendations(
         ``user_ids`` then rank.
     """
     _check_k(k)
-    _check_columns(train, "train", ("user_id", "movie_id"))
+    require_columns(train, ("user_id", "movie_id"), "train")
     users = np.asarray(user_ids if hasattr(user_ids, "__len__") else list(user_ids))
     users = pd.unique(users.astype(np.int64).reshape(-1))
     counts = train["movie_id"].value_counts()

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from rapidfuzz import fuzz, process
 
+from cofi.data.schema import require_columns
 from cofi.errors import CofiError
 
 #: Below this score (0-100) a title does not count as a match.
@@ -69,9 +70,7 @@ class TitleIndex:
     """
 
     def __init__(self, movies: pd.DataFrame, popularity: pd.Series | None = None) -> None:
-        missing = {"movie_id", "title"} - set(movies.columns)
-        if missing:
-            raise CofiError(f"movies lacks column(s) {sorted(missing)}")
+        require_columns(movies, ("movie_id", "title"), "movies")
         self.movies = movies[["movie_id", "title"]].reset_index(drop=True)
         self.keys = [normalize_title(title) for title in self.movies["title"]]
         # Typing the whole title, with or without its year or leading article, is an exact match.

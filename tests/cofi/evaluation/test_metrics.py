@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cofi.errors import CofiError
 from cofi.evaluation.metrics import (
     catalog_coverage,
     hit_rate_at_k,
@@ -135,7 +136,7 @@ def test_only_the_top_k_count_and_bad_lists_fail() -> None:
         precision_at_k(RECOMMENDATIONS, relevant, k=0)
     with pytest.raises(ValueError, match="more than n_catalog"):
         catalog_coverage(RECOMMENDATIONS, n_catalog=5)
-    with pytest.raises(ValueError, match="lacks the column"):
+    with pytest.raises(CofiError, match="lacks column"):
         precision_at_k(RECOMMENDATIONS.drop(columns="rank"), relevant)
     nobody = relevant_items(TEST, threshold=6.0)
     assert math.isnan(ranking_report(RECOMMENDATIONS, TEST, 3, threshold=6.0)["map_at_k"])
