@@ -20,6 +20,7 @@ REGISTRY: dict[str, str] = {
     "biased": "cofi.models.objectives.biased:BiasedObjective",
     "svdpp": "cofi.models.objectives.svdpp:SVDppObjective",
     "ranking": "cofi.models.objectives.ranking:RankingObjective",
+    "ials": "cofi.models.objectives.ials:IALSObjective",
 }
 
 OBJECTIVE_NAMES: tuple[str, ...] = tuple(REGISTRY)
