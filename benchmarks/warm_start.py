@@ -23,7 +23,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import pandas as pd  # noqa: E402
 
 import cofi  # noqa: E402
-from cofi.api import infer_scale  # noqa: E402
+from cofi.data.checks import infer_scale  # noqa: E402
 from cofi.data.download import resolve_source  # noqa: E402
 from cofi.data.ingest import ingest  # noqa: E402
 from cofi.data.schema import KNOWN_DATASETS  # noqa: E402
