@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "svdpp": "cofi.models.objectives.svdpp:SVDppObjective",
     "ranking": "cofi.models.objectives.ranking:RankingObjective",
     "ials": "cofi.models.objectives.ials:IALSObjective",
+    "mnar": "cofi.models.objectives.mnar:MNARObjective",
 }
 
 OBJECTIVE_NAMES: tuple[str, ...] = tuple(REGISTRY)

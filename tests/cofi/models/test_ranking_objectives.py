@@ -1,0 +1,94 @@
+"""What the ials and mnar objectives promise beyond the contract test (test_objectives.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+import cofi
+from cofi.data.matrices import RatingTriples
+from cofi.models.config import TrainConfig
+from cofi.models.objectives import objective_for
+from cofi.models.objectives.base import Batch
+
+# 1 feature, 2 movies, 1 user: X = [1, 2], W = [1]; movie 0 rated, movie 1 not.
+ONE_RATED = tf.constant([[1.0], [0.0]])
+BATCH = Batch(tf.constant([0]), tf.constant([0]), tf.constant([4.0]), tf.constant(1.0))
+
+
+def _objective(name: str, **fields):
+    return objective_for(TrainConfig(objective=name, n_features=1, **fields))
+
+
+def test_ials_cost_hand_computed() -> None:
+    params = {"X": tf.constant([[1.0], [2.0]]), "W": tf.constant([[1.0]])}
+    # scores [1, 2]: 1/2 (1 - 1)^2 + w0/2 2^2 = 0.5 with w0 = 0.25, no penalty
+    plain = _objective("ials", lambda_=0.0, unobserved_weight=0.25)
+    assert float(plain.dense_cost(params, 4.0 * ONE_RATED, ONE_RATED)) == pytest.approx(0.5)
+    assert float(plain.cost(params, BATCH)) == pytest.approx(0.5)
+    # frequency-scaled: movie 0 (1 + 0.25 * 1) 1^2, movie 1 (0 + 0.25 * 1) 2^2, the user
+    # (1 + 0.25 * 2) 1^2: 3.75, times lambda / 2 = 1/2
+    scaled = _objective("ials", lambda_=1.0, unobserved_weight=0.25, regularization="weighted")
+    assert float(scaled.dense_cost(params, 4.0 * ONE_RATED, ONE_RATED)) == pytest.approx(2.375)
+    assert float(scaled.cost(params, BATCH)) == pytest.approx(2.375)
+
+
+def test_ials_initial_values_shrink_with_the_number_of_features() -> None:
+    small = objective_for(TrainConfig(objective="ials", n_features=4)).initial_values(500, 400)
+    large = objective_for(TrainConfig(objective="ials", n_features=64)).initial_values(500, 400)
+    # std init_scale / sqrt(n_features): the scores' spread does not grow with n_features
+    assert np.std(small["X"]) == pytest.approx(0.1 / 2, rel=0.05)
+    assert np.std(large["X"]) == pytest.approx(0.1 / 8, rel=0.05)
+
+
+def test_mnar_cost_hand_computed() -> None:
+    params = {
+        "X": tf.constant([[1.0], [2.0]]),
+        "W": tf.constant([[1.0]]),
+        "b": tf.constant([[0.5]]),
+        "movie_bias": tf.constant([0.0, -1.0]),
+    }
+    # p = [1 + 0.5 + 0, 2 + 0.5 - 1] = [1.5, 1.5]; target 2 for movie 0, 0 (imputed) for movie 1:
+    # 1/2 (1.5 - 2)^2 + w0/2 1.5^2 = 0.125 + 0.28125 with w0 = 0.25
+    objective = _objective("mnar", lambda_=0.0, unobserved_weight=0.25)
+    batch = Batch(tf.constant([0]), tf.constant([0]), tf.constant([2.0]), tf.constant(1.0))
+    assert float(objective.dense_cost(params, 2.0 * ONE_RATED, ONE_RATED)) == pytest.approx(0.40625)
+    assert float(objective.cost(params, batch)) == pytest.approx(0.40625)
+
+
+def test_mnar_centres_at_the_imputed_rating() -> None:
+    objective = _objective("mnar")
+    triples = RatingTriples(
+        np.array([0, 1], np.int32), np.array([0, 0], np.int32), np.array([3.0, 5.0]), 3, 1
+    )
+    targets, offset = objective.centre(triples)
+    r0 = 4.0 - objective.imputation_gap
+    np.testing.assert_allclose(offset, [r0] * 3)
+    np.testing.assert_allclose(targets.rating, [3.0 - r0, 5.0 - r0])
+
+
+def _tastes(seed=0, n_movies=40, n_users=50):
+    """Each user rates 70% of the movies of their own group and 5% of the others'; ratings
+    are whole stars at random."""
+    rng = np.random.default_rng(seed)
+    same = (np.arange(n_movies)[:, None] % 2) == (np.arange(n_users)[None, :] % 2)
+    movie, user = np.nonzero(rng.random((n_movies, n_users)) < np.where(same, 0.7, 0.05))
+    rating = rng.integers(1, 6, len(movie)).astype(float)
+    return pd.DataFrame({"user_id": user + 1, "movie_id": movie + 1, "rating": rating}), same
+
+
+def test_mnar_ranks_by_taste_and_predicts_on_the_scale() -> None:
+    ratings, same = _tastes()
+    model = cofi.fit(
+        ratings, objective="mnar", n_features=3, lambda_=1.0, unobserved_weight=0.1,
+        iterations=300, method="sparse",
+    )  # fmt: skip
+    movie, user = np.meshgrid(np.arange(40), np.arange(50), indexing="ij")
+    predicted = model.predict(user.ravel() + 1, movie.ravel() + 1).reshape(40, 50)
+    assert predicted.min() >= 1 and predicted.max() <= 5
+    rated = np.zeros((40, 50), bool)
+    rated[ratings["movie_id"] - 1, ratings["user_id"] - 1] = True
+    # an unrated movie of the user's own taste is predicted above one of the other taste
+    assert predicted[same & ~rated].mean() > predicted[~same & ~rated].mean() + 0.2
