@@ -118,7 +118,7 @@ class DataParameters(BaseModel):
         return self
 
 
-class PipelineParameters(DataParameters, _TrainingParameters):
+class PipelineParameters(_TrainingParameters, DataParameters):
     """Every parameter of one ``cofi-pipeline`` run. Unknown names and bad values fail at once."""
 
     holdout_fraction: Annotated[float, Option("--holdout")] = Field(
