@@ -1,14 +1,16 @@
-"""cofi beside Surprise's SVD and SVD++ on identical splits: rating and top-10 ranking metrics.
+"""cofi beside Surprise, EASE and implicit on identical splits: rating and top-10 ranking metrics.
 
 Protocol (the same for every row of a table):
 
 - Split: a seeded 75/25 per-user random split (``cofi.evaluation.splits.split_per_user_random``,
-  ``test_fraction=0.25``, ``seed``, ``min_train=1``), so every test user has training ratings.
+  ``test_fraction=0.25``, ``seed``, ``min_train=1``), so every test user has training ratings;
+  with ``--split temporal`` each user's latest 25% instead (``split_per_user_temporal``).
 - Rating metrics (RMSE, MAE): on every held-out rating. Predictions are clipped to the dataset's
   rating scale, as ``Model.predict`` and Surprise's ``predict`` both do. Unknown movies fall back
   as each library does (cofi: global mean + user bias; Surprise: global mean + user bias).
-- Ranking metrics (P@10, NDCG@10, ``cofi.evaluation.metrics.ranking_report``): every user with held-out
-  ratings gets a top-10 list; relevant = all of the user's held-out movies (threshold None).
+- Ranking metrics (P@10, R@10, NDCG@10, ``cofi.evaluation.metrics.ranking_report``): every user
+  with held-out ratings gets a top-10 list; relevant = all of the user's held-out movies
+  (threshold None). Coverage: the share of the training split's movies in some list.
   Candidates are the movies of the training split (cofi: ``min_ratings=1``), minus the movies
   the user rated in training. Ties go to the lower movie id.
 - Surprise (scikit-surprise, the ``bench`` extra): ``SVD`` and ``SVDpp`` with default
@@ -19,8 +21,14 @@ Protocol (the same for every row of a table):
   estimate, as cofi ranks by its unclipped score: ranking clipped ratings would tie every movie
   predicted above the top of the scale.
 - cofi: ``cofi.fit(train, scale=..., seed=seed)`` with its defaults, and with
-  ``objective="biased"``, ``"svdpp"`` and ``"ranking"``; nothing is tuned on these test sets.
-  The ranking objective scores preference, not ratings, so its RMSE/MAE are "-".
+  ``objective="biased"``, ``"svdpp"``, ``"ranking"``, ``"ials"`` and ``"mnar"`` (each with its
+  own defaults, chosen on validation ratings carved from a training part by
+  benchmarks/choose_ranking.py); nothing is tuned on these test sets. The one-class objectives
+  (ranking, ials) score preference, not ratings, so their RMSE/MAE are "-".
+- EASE (``cofi.evaluation.baselines.fit_ease``, lambda ``DEFAULT_EASE_LAMBDA``, chosen on
+  validation) and the ``implicit`` package's ALS and BPR (the ``bench`` extra; 64 factors, its
+  other defaults, ``random_state=seed``, on the binary rated/unrated matrix): top-10 lists only.
+  Rows of a package that is not installed are "-".
 - Baselines: the training global mean, each movie's training mean (global mean for a movie
   without training ratings; its lists rank movies by mean rating) and popularity
   (``cofi.evaluation.metrics.popularity_recommendations``: the most-rated unseen training movies).
@@ -31,7 +39,7 @@ With ``--folds``, ml-100k's predefined 5-fold cross-validation (``u1``..``u5`` v
 ``cofi.evaluation.splits.split_predefined``) adds the RMSE of each rating model per fold and their mean.
 
     COFI_MOVIELENS_DIR=../shared/movielens python benchmarks/compare_libraries.py \\
-        [--datasets ml-latest-small ml-100k] [--folds] [--seed 0]
+        [--datasets ml-latest-small ml-100k] [--folds] [--seed 0] [--split random|temporal]
 """
 
 from __future__ import annotations
@@ -50,27 +58,38 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import cofi  # noqa: E402
-from cofi.api import infer_scale  # noqa: E402
+from cofi.data.checks import infer_scale  # noqa: E402
 from cofi.data.download import resolve_source  # noqa: E402
 from cofi.data.ingest import ingest  # noqa: E402
 from cofi.data.schema import KNOWN_DATASETS, RatingScale  # noqa: E402
+from cofi.errors import CofiError  # noqa: E402
+from cofi.evaluation.baselines import DEFAULT_EASE_LAMBDA, fit_ease  # noqa: E402
 from cofi.evaluation.metrics import popularity_recommendations, ranking_report, rating_report  # noqa: E402
-from cofi.evaluation.splits import split_per_user_random, split_predefined  # noqa: E402
+from cofi.evaluation.splits import (  # noqa: E402
+    split_per_user_random,
+    split_per_user_temporal,
+    split_predefined,
+)
 
 DATASETS = ["ml-latest-small", "ml-100k"]
 TEST_FRACTION = 0.25
 K = 10
-COLUMNS = ["RMSE", "MAE", f"P@{K}", f"NDCG@{K}", "fit seconds"]
+COLUMNS = ["RMSE", "MAE", f"P@{K}", f"R@{K}", f"NDCG@{K}", "coverage", "fit seconds"]
 ROWS = [
     "global mean",
     "movie mean",
     "popularity",
     "Surprise SVD",
     "Surprise SVD++",
+    "EASE",
+    "implicit ALS",
+    "implicit BPR",
     "cofi defaults",
     'cofi objective="biased"',
     'cofi objective="svdpp"',
     'cofi objective="ranking"',
+    'cofi objective="ials"',
+    'cofi objective="mnar"',
 ]
 #: The rating models of the cross-validation table: row name -> cofi objective or Surprise class.
 FOLD_ROWS = [
@@ -85,7 +104,11 @@ COFI_OBJECTIVES = {
     'cofi objective="biased"': "biased",
     'cofi objective="svdpp"': "svdpp",
     'cofi objective="ranking"': "ranking",
+    'cofi objective="ials"': "ials",
+    'cofi objective="mnar"': "mnar",
 }
+#: Factors of implicit's ALS and BPR.
+IMPLICIT_FACTORS = 64
 #: Pairs compared between the vectorized Surprise scores and ``algo.predict``, per model.
 CHECK_PAIRS = 300
 #: The vectorized scores must equal ``predict``'s to this (float64 sums in another order).
@@ -148,10 +171,18 @@ def top_k_lists(
     return pd.concat(blocks, ignore_index=True)
 
 
-def ranking_scores(recommendations: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
-    """P@K and NDCG@K against every held-out movie of each test user."""
-    report = ranking_report(recommendations, test, k=K, threshold=None)
-    return {f"P@{K}": report["precision_at_k"], f"NDCG@{K}": report["ndcg_at_k"]}
+def ranking_scores(
+    recommendations: pd.DataFrame, test: pd.DataFrame, n_catalog: int
+) -> dict[str, float]:
+    """P@K, R@K and NDCG@K against every held-out movie of each test user, and the share of
+    the ``n_catalog`` candidate movies the lists cover."""
+    report = ranking_report(recommendations, test, k=K, threshold=None, n_catalog=n_catalog)
+    return {
+        f"P@{K}": report["precision_at_k"],
+        f"R@{K}": report["recall_at_k"],
+        f"NDCG@{K}": report["ndcg_at_k"],
+        "coverage": report["catalog_coverage"],
+    }
 
 
 def rating_scores(test: pd.DataFrame, predicted: np.ndarray) -> dict[str, float]:
@@ -166,6 +197,7 @@ def rating_scores(test: pd.DataFrame, predicted: np.ndarray) -> dict[str, float]
 def baseline_rows(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, dict[str, float]]:
     """The global mean, movie mean and popularity rows."""
     test_users = pd.unique(test["user_id"].to_numpy())
+    n_catalog = train["movie_id"].nunique()
     rows = {}
 
     started = time.perf_counter()
@@ -189,14 +221,14 @@ def baseline_rows(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, dict[str
     )
     rows["movie mean"] = {
         **rating_scores(test, predicted),
-        **ranking_scores(lists, test),
+        **ranking_scores(lists, test, n_catalog),
         "fit seconds": seconds,
     }
 
     started = time.perf_counter()
     lists = popularity_recommendations(train, test_users, k=K, min_ratings=1)
     rows["popularity"] = {
-        **ranking_scores(lists, test),
+        **ranking_scores(lists, test, n_catalog),
         "fit seconds": time.perf_counter() - started,
     }
     return rows
@@ -369,8 +401,74 @@ def surprise_row(
     difference = scorer.check_against_predict(test, test_users, seed)
     predicted = scorer.predict(test["user_id"].to_numpy(), test["movie_id"].to_numpy())
     lists = scorer.recommend(test_users, train)
-    row = {**rating_scores(test, predicted), **ranking_scores(lists, test), "fit seconds": seconds}
+    row = {
+        **rating_scores(test, predicted),
+        **ranking_scores(lists, test, train["movie_id"].nunique()),
+        "fit seconds": seconds,
+    }
     return row, difference
+
+
+# --------------------------------------------------------------------------------------------
+# EASE and implicit: top-N lists only
+
+
+def ease_row(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, float]:
+    """EASE at its validation-chosen lambda; an empty row for a catalog it refuses."""
+    test_users = pd.unique(test["user_id"].to_numpy())
+    started = time.perf_counter()
+    try:
+        model = fit_ease(train)
+    except CofiError:
+        return {}
+    seconds = time.perf_counter() - started
+    lists = model.recommend(test_users, n=K)
+    return {**ranking_scores(lists, test, len(model.movies)), "fit seconds": seconds}
+
+
+def implicit_row(name: str, train: pd.DataFrame, test: pd.DataFrame, seed: int) -> dict[str, float]:
+    """implicit's ALS or BPR on the binary user x movie matrix; empty if implicit is absent."""
+    try:
+        from implicit.cpu.als import AlternatingLeastSquares
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+        from scipy.sparse import csr_matrix
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return {}
+    users = np.unique(train["user_id"].to_numpy())
+    movies = np.unique(train["movie_id"].to_numpy())
+    user_items = csr_matrix(
+        (
+            np.ones(len(train), np.float32),
+            (
+                np.searchsorted(users, train["user_id"].to_numpy()),
+                np.searchsorted(movies, train["movie_id"].to_numpy()),
+            ),
+        ),
+        shape=(len(users), len(movies)),
+    )
+    # implicit asks for single-threaded BLAS: it parallelizes over users itself.
+    with threadpool_limits(1, "blas"):
+        if name == "implicit ALS":
+            model = AlternatingLeastSquares(factors=IMPLICIT_FACTORS, random_state=seed)
+        else:
+            model = BayesianPersonalizedRanking(factors=IMPLICIT_FACTORS, random_state=seed)
+        started = time.perf_counter()
+        model.fit(user_items, show_progress=False)
+        seconds = time.perf_counter() - started
+    test_users = pd.unique(test["user_id"].to_numpy())
+    rows = np.searchsorted(users, test_users)
+    top, _ = model.recommend(rows, user_items[rows], N=K, filter_already_liked_items=True)
+    lists = pd.DataFrame(
+        {
+            "user_id": np.repeat(test_users, top.shape[1]),
+            "rank": np.tile(np.arange(1, top.shape[1] + 1), len(test_users)),
+            "movie_id": movies[np.maximum(top, 0)].reshape(-1),
+            "valid": (top >= 0).reshape(-1),
+        }
+    )
+    lists = lists[lists.pop("valid")].reset_index(drop=True)
+    return {**ranking_scores(lists, test, len(movies)), "fit seconds": seconds}
 
 
 # --------------------------------------------------------------------------------------------
@@ -396,8 +494,9 @@ def cofi_row(
     model, seconds = fit_cofi(name, train, scale, seed)
     test_users = pd.unique(test["user_id"].to_numpy())
     lists = model.recommend(user_ids=test_users, n=K, min_ratings=1)
-    row = {**ranking_scores(lists, test), "fit seconds": seconds}
-    if model.config.objective != "ranking":
+    n_catalog = int((model.movie_count >= 1).sum())
+    row = {**ranking_scores(lists, test, n_catalog), "fit seconds": seconds}
+    if model.predicts_ratings:
         row.update(rating_scores(test, model.predict(test["user_id"].to_numpy(), test["movie_id"])))
     return row
 
@@ -411,23 +510,29 @@ def compare(
     scale: RatingScale | None = None,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    split: str = "random",
 ) -> pd.DataFrame:
     """Every row of the protocol on one seeded per-user 75/25 split of ``ratings``.
 
     Args:
-        ratings: ``user_id``, ``movie_id``, ``rating``; one row per (user, movie).
+        ratings: ``user_id``, ``movie_id``, ``rating`` (and ``timestamp`` for the temporal
+            split); one row per (user, movie).
         scale: the rating scale predictions are clipped to; inferred from ``ratings`` if omitted.
-        seed: seeds the split, cofi and Surprise.
+        seed: seeds the split, cofi, Surprise and implicit.
         log: receives a line as each row is done (None: silent).
+        split: "random" (per user, seeded) or "temporal" (each user's latest ratings).
 
     Returns:
         One row per name in :data:`ROWS` (index), the columns :data:`COLUMNS`; NaN where a
         metric does not apply (ranking of the global mean, ratings of popularity and of the
         ranking objective).
     """
-    ratings = ratings[["user_id", "movie_id", "rating"]]
     scale = scale or infer_scale(ratings["rating"].to_numpy())
-    train, test = split_per_user_random(ratings, TEST_FRACTION, seed=seed)
+    if split == "temporal":
+        train, test = split_per_user_temporal(ratings, TEST_FRACTION)
+    else:
+        train, test = split_per_user_random(ratings, TEST_FRACTION, seed=seed)
+    train, test = (part[["user_id", "movie_id", "rating"]] for part in (train, test))
     log = log or (lambda line: None)
     log(
         f"  split: {len(train):,} train / {len(test):,} test ratings, "
@@ -439,6 +544,18 @@ def compare(
         log(
             f"  {name}: {rows[name]['fit seconds']:.1f} s fit; vectorized scores vs predict/"
             f"estimate on {CHECK_PAIRS} pairs: max |difference| {difference:.1e}"
+        )
+    rows["EASE"] = ease_row(train, test)
+    log("  EASE: " + (f"{rows['EASE']['fit seconds']:.1f} s fit" if rows["EASE"] else "refused"))
+    for name in ("implicit ALS", "implicit BPR"):
+        rows[name] = implicit_row(name, train, test, seed)
+        log(
+            f"  {name}: "
+            + (
+                f"{rows[name]['fit seconds']:.1f} s fit"
+                if rows[name]
+                else "skipped (implicit is not installed: pip install -e '.[bench]')"
+            )
         )
     for name in COFI_OBJECTIVES:
         rows[name] = cofi_row(name, train, test, scale, seed)
@@ -490,20 +607,31 @@ def format_table(table: pd.DataFrame) -> str:
 def load(name: str, work: Path) -> pd.DataFrame:
     """The validated ratings of a MovieLens dataset (ingested into ``work``)."""
     result = ingest(resolve_source(dataset=name), work / name, scale=KNOWN_DATASETS[name].scale)
-    return pd.read_parquet(result.ratings_path, columns=["user_id", "movie_id", "rating"])
+    return pd.read_parquet(
+        result.ratings_path, columns=["user_id", "movie_id", "rating", "timestamp"]
+    )
 
 
-def protocol_lines(seed: int) -> list[str]:
+def protocol_lines(seed: int, split: str = "random") -> list[str]:
+    how = (
+        f"per-user random {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} split "
+        f"(split_per_user_random, seed {seed})"
+        if split == "random"
+        else f"per-user temporal split, each user's latest {TEST_FRACTION:.0%} held out "
+        "(split_per_user_temporal)"
+    )
     return [
-        f"Protocol: per-user random {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%} split "
-        f"(split_per_user_random, seed {seed}) for every row.",
+        f"Protocol: {how} for every row.",
         "RMSE/MAE on all held-out ratings (predictions clipped to the rating scale).",
-        f"P@{K}/NDCG@{K}: relevant = all of a user's held-out movies (threshold None); "
-        "candidates = training-split movies not rated by the user in training; ties to lower id.",
+        f"P@{K}/R@{K}/NDCG@{K}: relevant = all of a user's held-out movies (threshold None); "
+        "candidates = training-split movies not rated by the user in training; ties to lower id; "
+        "coverage = share of the training-split movies in some list.",
         f"Surprise SVD/SVD++: default parameters, random_state={seed}; ranked by the unclipped "
         "estimate from its learned arrays, checked against algo.predict.",
-        f"cofi: cofi.fit defaults (seed {seed}) and objective=biased/svdpp/ranking; no tuning "
-        "on test. '-': metric does not apply.",
+        f"cofi: cofi.fit defaults (seed {seed}) and objective=biased/svdpp/ranking/ials/mnar "
+        "with their own defaults; no tuning on test. '-': metric does not apply.",
+        f"EASE: lambda {DEFAULT_EASE_LAMBDA:g} (chosen on validation); implicit ALS/BPR: "
+        f"{IMPLICIT_FACTORS} factors, other defaults, binary matrix.",
         "fit seconds: the fit call only, one process, 2 CPU cores.",
     ]
 
@@ -515,12 +643,13 @@ def main() -> None:
         "--folds", action="store_true", help="also run ml-100k's predefined 5-fold CV (RMSE)"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--split", choices=["random", "temporal"], default="random")
     args = parser.parse_args()
     # Import TensorFlow before any timing, so its start-up is not charged to the first cofi fit.
     import tensorflow  # noqa: F401
 
     started = time.perf_counter()
-    for line in protocol_lines(args.seed):
+    for line in protocol_lines(args.seed, args.split):
         print(line)
     with tempfile.TemporaryDirectory() as work:
         for name in args.datasets:
@@ -530,6 +659,7 @@ def main() -> None:
                 KNOWN_DATASETS[name].scale,
                 args.seed,
                 log=lambda line: print(line, flush=True),
+                split=args.split,
             )
             print(f"\n{name} (k={K})\n{format_table(table)}", flush=True)
     if args.folds:

@@ -47,22 +47,38 @@ def test_compare_table_has_every_row_and_sane_metrics(tiny_ratings) -> None:
     table = script.compare(tiny_ratings, seed=0, log=lines.append)
 
     assert list(table.index) == script.ROWS
-    assert list(table.columns) == ["RMSE", "MAE", "P@10", "NDCG@10", "fit seconds"]
-    ranking = table[["P@10", "NDCG@10"]]
+    assert list(table.columns) == [
+        "RMSE", "MAE", "P@10", "R@10", "NDCG@10", "coverage", "fit seconds"
+    ]  # fmt: skip
+    ranking = table[["P@10", "R@10", "NDCG@10", "coverage"]]
     applies = ranking.drop(index="global mean")
+    if importlib.util.find_spec("implicit") is None:  # its rows are skipped, all "-"
+        applies = applies.drop(index=["implicit ALS", "implicit BPR"])
     assert applies.notna().all().all()
     assert ((applies >= 0) & (applies <= 1)).all().all()
     assert ranking.loc["global mean"].isna().all()
-    rated = table.drop(index=["popularity", 'cofi objective="ranking"'])
+    lists_only = [
+        "popularity", "EASE", "implicit ALS", "implicit BPR",
+        'cofi objective="ranking"', 'cofi objective="ials"',
+    ]  # fmt: skip
+    rated = table.drop(index=lists_only)
     assert rated[["RMSE", "MAE"]].notna().all().all()
     assert (rated["RMSE"] >= rated["MAE"]).all()
-    assert table.loc[["popularity", 'cofi objective="ranking"'], ["RMSE", "MAE"]].isna().all().all()
-    assert (table["fit seconds"] >= 0).all()
+    assert table.loc[lists_only, ["RMSE", "MAE"]].isna().all().all()
+    assert (table["fit seconds"].dropna() >= 0).all()
     # The vectorized Surprise scores were checked against algo.predict on every run.
     assert sum("max |difference|" in line for line in lines) == 2
     text = script.format_table(table)
     assert "-" in text and "Surprise SVD++" in text
     pd.testing.assert_frame_equal(tiny_ratings, before)
+
+
+def test_temporal_split_holds_out_each_users_latest(tiny_ratings) -> None:
+    pytest.importorskip("surprise")
+    script = load_script()
+    timed = tiny_ratings.assign(timestamp=np.arange(len(tiny_ratings), dtype=np.int64))
+    table = script.compare(timed, seed=0, split="temporal")
+    assert table.loc["popularity", "P@10"] >= 0 and table.loc["EASE", "P@10"] >= 0
 
 
 def test_surprise_scorer_matches_predict_for_unknown_ids(tiny_ratings) -> None:
