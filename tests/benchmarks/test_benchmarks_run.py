@@ -38,3 +38,9 @@ def test_fold_in_benchmark_runs(movielens_dir) -> None:
 def test_warm_start_benchmark_runs(movielens_dir) -> None:
     out = run("benchmarks/warm_start.py", "--dataset", "ml-100k", "--iterations", "60")
     assert "| warm | 0.02 |" in out and "steps against" in out
+
+
+def test_choose_ranking_benchmark_runs_tiny(movielens_dir) -> None:
+    out = run("benchmarks/choose_ranking.py", "--datasets", "ml-100k", "--tiny")
+    assert "ml-100k, validation (k=10)" in out and "Chosen on validation" in out
+    assert "  ials: " in out and "  EASE: lambda_=300" in out
