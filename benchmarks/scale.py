@@ -111,7 +111,7 @@ def main() -> None:
         f"pipeline wall {wall:.1f} s (including Prefect's temporary server), peak RSS {peak_rss_mb(resource.RUSAGE_CHILDREN):,.0f} MB"
     )
     for stage, seconds in stages.items():
-        print(f"  {stage:<14} {seconds:8.1f} s")
+        print(f"  {stage:<16} {seconds:8.1f} s")
     print(f"  ingest         {n / stages['ingest'] / 1e6:8.2f} M ratings/s")
     if report:
         epochs = json.loads((Path(summary["holdout_model_dir"]) / "model.json").read_text())[

@@ -34,6 +34,7 @@ from flows.parameters import (  # noqa: E402
     parse,
     takes,
 )
+from flows.stages import Stages  # noqa: E402
 from tasks.caching import refreshing  # noqa: E402
 from tasks.evaluate import evaluate_model  # noqa: E402
 from tasks.ingest import dataset_key, ingest_movielens  # noqa: E402
@@ -60,8 +61,9 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
     root = (Path(params.data_dir) if params.data_dir else settings.data_dir()).resolve()
     data, latest = str(root), root / "latest"
     dataset = dataset_key(params.dataset, params.source)
+    stages = Stages()
     with refreshing(params.refresh):
-        ingested = ingest_movielens(
+        ingested = stages(ingest_movielens, "ingest")(
             params.dataset, params.source, data, params.quarantine, params.refresh
         )
         ratings, movies = ingested["ratings_path"], ingested["movies_path"]
@@ -82,14 +84,16 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
             config = warm_config if warm["model_dir"] else cold
         # No new ratings since a warm-started published run: its models stand (no drift, no work).
         reused = warm["train"] or {}
-        matrices = build_matrices(ratings, movies, data, params.holdout_fraction, params.seed)
+        matrices = stages(build_matrices, "matrices")(
+            ratings, movies, data, params.holdout_fraction, params.seed
+        )
         movie_index = matrices["movie_index_path"]
 
         held_out = evaluation = None
         if params.holdout_fraction > 0:
             start = warm["holdout_model_dir"]
             # A held-out model without its own warm start trains cold, with the cold settings.
-            held_out = reused.get("holdout") or train_model(
+            held_out = reused.get("holdout") or stages(train_model, "train-holdout")(
                 matrices["train_path"],
                 movie_index,
                 scale,
@@ -97,16 +101,18 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
                 data,
                 start,
             )
-            evaluation = evaluate_model(
+            evaluation = stages(evaluate_model, "evaluate")(
                 held_out["model_dir"], matrices["train_path"], matrices["test_path"], data
             )
         # The published model learns from every rating; the held-out one only measured the method.
-        final = reused.get("final") or train_model(
+        final = reused.get("final") or stages(train_model, "train-final")(
             ratings, movie_index, scale, config.model_dump(), data, warm["model_dir"]
         )
         model_dir = final["model_dir"]
         parts = [
-            recommend_shard.submit(
+            recommend_shard.with_options(
+                task_run_name=f"recommend-shard-{shard + 1}-of-{params.shards}"
+            ).submit(
                 model_dir,
                 movies,
                 data,
@@ -118,10 +124,12 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
             )
             for shard in range(params.shards)
         ]
-        recommended = combine_recommendations(parts, data)
+        recommended = stages(combine_recommendations, "combine-recommendations", "recommend")(
+            parts, data
+        )
         similar = None
         if params.similar_n > 0:
-            similar = similar_movies_table(
+            similar = stages(similar_movies_table, "similar-movies")(
                 model_dir,
                 movies,
                 data,
@@ -169,6 +177,7 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
         fallback_users=recommended["fallback_users"],
         similar=similar and run_dir / "similar.parquet",
         warm_start=warm["reason"],
+        stage_seconds=stages.seconds,
     )
     # The run folder is complete, record included, before `latest` points at it.
     record.write(run_dir)

@@ -82,6 +82,11 @@ class RunRecord(BaseModel):
     fallback_users: int | None = Field(default=None, description="users given the fallback")
     similar: Path | None = Field(default=None, description="the similar-movies table, if any")
     warm_start: str = Field(description="whether and from where training started warm, and why")
+    stage_seconds: dict[str, float] = Field(
+        default_factory=dict,
+        description="wall seconds of each stage (ingest, matrices, train-holdout, evaluate, "
+        "train-final, recommend, similar-movies); a cached stage takes its lookup's time",
+    )
 
     def write(self, path: str | Path) -> Path:
         """Write the record as JSON to ``path`` (a file, or a run folder) atomically."""
