@@ -29,7 +29,7 @@ from cofi.errors import CofiError
 MAX_EASE_MOVIES = 20_000
 #: lambda chosen on validation ratings carved from the training part of ML-100K and
 #: ml-latest-small (benchmarks/choose_ranking.py).
-DEFAULT_EASE_LAMBDA = 300.0
+DEFAULT_EASE_LAMBDA = 500.0
 #: Users whose rows are scored (and accumulated into the Gramian) at once.
 BLOCK_USERS = 2048
 
