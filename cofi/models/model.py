@@ -18,6 +18,7 @@ import pandas as pd
 from cofi.data.matrices import IndexMap, RatingTriples
 from cofi.data.schema import SCHEMA_VERSION, RatingScale
 from cofi.errors import CofiError
+from cofi.models import scoring
 from cofi.models.config import TrainConfig
 from cofi.models.foldin import fold_in
 from cofi.outputs.publish import UMASK, replace_dir
@@ -38,9 +39,6 @@ _ARRAY_NAMES = (
     "seen_movies",
 )
 _META_FILE = "model.json"
-
-#: Scoring works on blocks of users sized so one block of scores stays near this many bytes.
-SCORE_BLOCK_BYTES = 128 << 20
 
 
 @dataclass
@@ -122,9 +120,15 @@ class Model:
     def n_users(self) -> int:
         return len(self.users)
 
-    def _content_id(self) -> str:
+    def _content_id(self, format_version: int = MODEL_FORMAT_VERSION) -> str:
+        """A digest of everything the model predicts and recommends from.
+
+        Format 1 hashed the learned arrays, the ids and the config; format 2 adds the counts,
+        the seen-movies index, the global mean and the scale, so no saved number can change
+        unnoticed.
+        """
         digest = hashlib.sha256()
-        arrays = (
+        arrays = [
             self.X,
             self.W,
             self.b,
@@ -132,10 +136,15 @@ class Model:
             self.movie_bias,
             self.movies.ids,
             self.users.ids,
-        )
+        ]
+        if format_version >= 2:
+            arrays += [self.movie_count, self.seen_indptr, self.seen_movies]
         for array in arrays:
             digest.update(np.ascontiguousarray(array).tobytes())
         digest.update(self.config.model_dump_json().encode())
+        if format_version >= 2:
+            scale = (self.scale.minimum, self.scale.maximum, self.scale.step)
+            digest.update(repr((float(self.global_mean), scale)).encode())
         return digest.hexdigest()[:16]
 
     # Prediction ------------------------------------------------------------------------------
@@ -208,138 +217,20 @@ class Model:
     ) -> Iterator[pd.DataFrame]:
         """Top-``n`` unseen movies for users, one DataFrame per block of users.
 
-        Scores ``W_block X^T + b + movie_offset + movie_bias`` for a block of users at a time, so
-        memory holds at most ``block_users x n_movies`` scores. Movies a user rated in training
-        and movies with fewer than ``min_ratings`` training ratings are never returned (a movie
-        rated once, five stars, would otherwise top every list). A user with fewer than ``n``
-        candidates gets fewer rows.
-
-        Cold start: users with fewer than ``min_user_ratings`` training ratings, and unknown user
-        ids when ``min_user_ratings >= 1``, get :meth:`popular_movies` instead (minus any they
-        rated), flagged ``fallback=True``. With the default 0 every known user is scored by the
-        model and unknown ids are skipped.
-
-        Yields:
-            DataFrames with ``user_id``, ``rank`` (1..n), ``movie_id``, ``predicted_rating``,
-            ``fallback``.
+        See :func:`cofi.models.scoring.iter_recommendations`.
         """
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}")
-        if user_ids is None:
-            ids = self.users.ids
-            positions = np.arange(self.n_users, dtype=np.int64)
-        else:
-            ids = np.asarray(user_ids).reshape(-1).astype(np.int64)
-            _, first = np.unique(ids, return_index=True)
-            ids = ids[np.sort(first)]
-            positions = self.users.position_of(ids)
-            if min_user_ratings < 1:
-                ids, positions = ids[positions >= 0], positions[positions >= 0]
-        if block_users is None:
-            block_users = max(1, SCORE_BLOCK_BYTES // (4 * max(self.n_movies, 1)))
-        import tensorflow as tf
-
-        k = min(n, self.n_movies)
-        # Movies that may not be recommended get -inf once, in the per-movie term.
-        candidate = self.movie_count >= max(1, min_ratings)
-        movie_term = np.where(candidate, self.movie_offset + self.movie_bias, -np.inf)
-        movie_term = tf.constant(movie_term.astype(np.float32))
-        X = tf.constant(self.X.astype(np.float32, copy=False))
-        score_block = _block_scorer(X, movie_term, k)
-        counts = np.diff(self.seen_indptr)
-        popular = None
-        for start in range(0, len(positions), block_users):
-            block_ids = ids[start : start + block_users]
-            block = positions[start : start + block_users]
-            cold = (block < 0) | (counts[np.maximum(block, 0)] < min_user_ratings)
-            if not cold.any():
-                yield self._scored_block(score_block, block, k)
-                continue
-            tables = []
-            if (~cold).any():
-                tables.append(self._scored_block(score_block, block[~cold], k))
-            if popular is None:
-                popular = self.popular_movies(n + max(min_user_ratings, 1), min_ratings)
-            tables.append(self._fallback_block(block_ids[cold], block[cold], popular, n))
-            order = pd.Series(np.arange(len(block_ids)), index=block_ids)
-            table = pd.concat(tables, ignore_index=True)
-            table = table.iloc[
-                np.lexsort((table["rank"].to_numpy(), order[table["user_id"]].to_numpy()))
-            ]
-            yield table.reset_index(drop=True)
-
-    def _scored_block(self, score_block, block: np.ndarray, k: int) -> pd.DataFrame:
-        """The model's top ``k`` for users at ``block`` positions."""
-        starts, ends = self.seen_indptr[block], self.seen_indptr[block + 1]
-        rows = np.repeat(np.arange(len(block), dtype=np.int32), ends - starts)
-        columns = self.seen_movies[_concatenated_ranges(starts, ends)].astype(np.int32)
-        top_scores, top = score_block(
-            self.W[block].astype(np.float32, copy=False),
-            self.b[0, block].astype(np.float32, copy=False),
-            np.stack([rows, columns], axis=1),
-        )
-        top_scores, top = top_scores.numpy(), top.numpy()
-        valid = np.isfinite(top_scores)
-        user_column = np.repeat(self.users.ids[block], k).reshape(len(block), k)
-        rank = np.tile(np.arange(1, k + 1, dtype=np.int16), (len(block), 1))
-        return pd.DataFrame(
-            {
-                "user_id": user_column[valid].astype(np.int32),
-                "rank": rank[valid],
-                "movie_id": self.movies.ids[top[valid]].astype(np.int32),
-                "predicted_rating": self._on_scale(top_scores[valid]).astype(np.float32),
-                "fallback": np.zeros(int(valid.sum()), dtype=bool),
-            }
+        return scoring.iter_recommendations(
+            self,
+            user_ids,
+            n,
+            min_ratings=min_ratings,
+            min_user_ratings=min_user_ratings,
+            block_users=block_users,
         )
 
     def popular_movies(self, n: int = 10, min_ratings: int = 1) -> np.ndarray:
-        """The cold-start list: movie positions of popular, well-rated movies, best first.
-
-        Candidates are the most-rated tenth of the movies with at least ``min_ratings``
-        ratings (at least ``n`` of them). They are ordered by what the model predicts for a user
-        it knows nothing about, ``movie_offset + movie_bias``: the regularized movie effect
-        (for ``objective="ranking"``, which has none, by rating count), ties by rating count.
-        """
-        rated = np.flatnonzero(self.movie_count >= max(1, min_ratings))
-        by_count = rated[np.argsort(-self.movie_count[rated], kind="stable")]
-        pool = by_count[: max(n, -(-len(rated) // 10))]
-        score = (self.movie_offset + self.movie_bias)[pool]
-        return pool[np.lexsort((-self.movie_count[pool], -score))][:n]
-
-    def _fallback_block(
-        self, user_ids: np.ndarray, positions: np.ndarray, popular: np.ndarray, n: int
-    ) -> pd.DataFrame:
-        """The popular list for cold users, minus the movies each one rated.
-
-        ``predicted_rating`` is what the model predicts for a user it knows nothing about, the
-        order the list is in; the user's own few ratings do not move it.
-        """
-        seen = np.zeros((len(positions), len(popular)), dtype=bool)
-        column_of = np.full(self.n_movies, -1, dtype=np.int64)
-        column_of[popular] = np.arange(len(popular))
-        for row, position in enumerate(positions):
-            if position >= 0:
-                rated = column_of[
-                    self.seen_movies[self.seen_indptr[position] : self.seen_indptr[position + 1]]
-                ]
-                seen[row, rated[rated >= 0]] = True
-        # Unseen candidates first, each group in the popular order: the first n are the picks.
-        picks = np.argsort(seen, axis=1, kind="stable")[:, :n]
-        valid = ~np.take_along_axis(seen, picks, axis=1)
-        movie_rows = popular[picks]
-        users = np.repeat(user_ids, picks.shape[1]).reshape(picks.shape)
-        rank = np.tile(np.arange(1, picks.shape[1] + 1, dtype=np.int16), (len(positions), 1))
-        return pd.DataFrame(
-            {
-                "user_id": users[valid].astype(np.int32),
-                "rank": rank[valid],
-                "movie_id": self.movies.ids[movie_rows[valid]].astype(np.int32),
-                "predicted_rating": self.predict_positions(
-                    np.full(int(valid.sum()), -1), movie_rows[valid]
-                ),
-                "fallback": np.ones(int(valid.sum()), dtype=bool),
-            }
-        )
+        """The cold-start list (:func:`cofi.models.scoring.popular_movies`): movie positions."""
+        return scoring.popular_movies(self, n, min_ratings)
 
     def recommend(
         self, user_ids=None, n: int = 10, *, min_ratings: int = 1, min_user_ratings: int = 0
@@ -501,53 +392,76 @@ def load_model(path: str | os.PathLike) -> Model:
     missing = sorted(set(_ARRAY_NAMES) - set(data))
     if missing:
         raise CofiError(f"{path / _ARRAYS_FILE}: lacks array(s) {missing}")
-    return Model(
-        X=data["X"],
-        W=data["W"],
-        b=data["b"],
-        movie_offset=data["movie_offset"],
-        movie_count=data["movie_count"],
-        movie_bias=data["movie_bias"],
-        movies=IndexMap(data["movie_ids"]),
-        users=IndexMap(data["user_ids"]),
-        seen_indptr=data["seen_indptr"],
-        seen_movies=data["seen_movies"],
-        global_mean=float(meta["global_mean"]),
-        scale=RatingScale(**meta["scale"]),
-        config=TrainConfig(**meta["config"]),
-        loss_history=[tuple(pair) for pair in meta["loss_history"]],
-        validation_history=[tuple(pair) for pair in meta.get("validation_history", [])],
-        model_id=meta["model_id"],
-    )
-
-
-def _block_scorer(X, movie_term, k: int):
-    """A compiled function scoring a block of users against every movie and keeping the top k.
-
-    ``W_block X^T + b_block + movie_term``, seen (row, column) pairs set to -inf, then
-    ``tf.math.top_k``, which breaks ties by the lower movie row, so the order is reproducible.
-    TensorFlow's top_k ran 2.5 to 3 times faster than NumPy's argpartition on 2 cores
-    (benchmarks/scoring.py). Not XLA-compiled: the number of seen pairs differs per block.
-    """
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def score(W_block, b_block, seen):
-        scores = (
-            tf.linalg.matmul(W_block, X, transpose_b=True) + b_block[:, None] + movie_term[None, :]
+    _check_arrays(data, path / _ARRAYS_FILE)
+    if not meta.get("model_id"):
+        raise CofiError(f"{meta_path}: lacks the model_id its contents are checked against")
+    try:
+        model = Model(
+            X=data["X"],
+            W=data["W"],
+            b=data["b"],
+            movie_offset=data["movie_offset"],
+            movie_count=data["movie_count"],
+            movie_bias=data["movie_bias"],
+            movies=IndexMap(data["movie_ids"]),
+            users=IndexMap(data["user_ids"]),
+            seen_indptr=data["seen_indptr"],
+            seen_movies=data["seen_movies"],
+            global_mean=float(meta["global_mean"]),
+            scale=RatingScale(**meta["scale"]),
+            config=TrainConfig(**meta["config"]),
+            loss_history=[tuple(pair) for pair in meta.get("loss_history", [])],
+            validation_history=[tuple(pair) for pair in meta.get("validation_history", [])],
+            model_id=str(meta["model_id"]),
         )
-        scores = tf.tensor_scatter_nd_update(scores, seen, tf.fill(tf.shape(seen)[:1], -np.inf))
-        return tf.math.top_k(scores, k)
+    except KeyError as error:
+        raise CofiError(f"{meta_path}: lacks {error}") from None
+    except (TypeError, ValueError) as error:  # pydantic's ValidationError is a ValueError
+        reason = str(error).splitlines()[0][:300]
+        raise CofiError(f"{path}: not a valid cofi model ({reason})") from None
+    if not np.isfinite(model.global_mean):
+        raise CofiError(f"{meta_path}: global_mean is {model.global_mean}")
+    actual = model._content_id(version)
+    if actual != model.model_id:
+        raise CofiError(
+            f"{path}: its arrays and settings hash to {actual}, not to the model_id "
+            f"{model.model_id} it was saved with: the files were changed or damaged"
+        )
+    return model
 
-    return score
+
+#: The arrays of a saved model that hold learned numbers, and those that hold counts or indices.
+_FLOAT_ARRAYS = ("X", "W", "b", "movie_offset", "movie_bias")
+_INDEX_ARRAYS = ("movie_count", "movie_ids", "user_ids", "seen_indptr", "seen_movies")
 
 
-def _concatenated_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(s, e) for s, e in zip(starts, ends)])`` without a Python loop."""
-    lengths = ends - starts
-    total = int(lengths.sum())
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-    return offsets + np.arange(total)
+def _check_arrays(data: dict[str, np.ndarray], where: Path) -> None:
+    """Raise :class:`CofiError` unless a saved model's arrays have usable dtypes and values."""
+    for name in _FLOAT_ARRAYS:
+        array = data[name]
+        if not np.issubdtype(array.dtype, np.floating):
+            raise CofiError(f"{where}: {name} has dtype {array.dtype}, expected floating point")
+        bad = ~np.isfinite(array)
+        if bad.any():
+            raise CofiError(f"{where}: {name} holds {int(bad.sum()):,} NaN or infinite value(s)")
+    for name in _INDEX_ARRAYS:
+        array = data[name]
+        if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+            raise CofiError(
+                f"{where}: {name} must be a 1-D integer array, got {array.dtype} {array.shape}"
+            )
+    for name in ("movie_ids", "user_ids"):
+        if (np.diff(data[name].astype(np.int64)) <= 0).any():
+            raise CofiError(
+                f"{where}: {name} must be strictly increasing (an index of distinct ids)"
+            )
+    indptr, seen, n_movies = data["seen_indptr"], data["seen_movies"], len(data["movie_ids"])
+    if (data["movie_count"] < 0).any():
+        raise CofiError(f"{where}: movie_count holds negative counts")
+    if len(indptr) == 0 or indptr[0] != 0 or indptr[-1] != len(seen) or (np.diff(indptr) < 0).any():
+        raise CofiError(f"{where}: seen_indptr is not a CSR index over seen_movies")
+    if len(seen) and (seen.min() < 0 or seen.max() >= n_movies):
+        raise CofiError(f"{where}: seen_movies names movie rows outside [0, {n_movies})")
 
 
 def seen_csr(triples: RatingTriples) -> tuple[np.ndarray, np.ndarray]:

@@ -22,7 +22,8 @@ import pandas as pd
 
 from cofi.data.schema import SIMILAR_SCHEMA
 from cofi.errors import CofiError
-from cofi.models.model import SCORE_BLOCK_BYTES, Model
+from cofi.models.model import Model
+from cofi.models.scoring import SCORE_BLOCK_BYTES
 from cofi.outputs.tables import write_titled_blocks
 
 Metric = Literal["cosine", "distance"]
@@ -63,7 +64,7 @@ def iter_similar(
             (score: squared Euclidean distance, smallest first).
         min_ratings: candidates (and default queries) need at least this many training ratings.
         block_movies: query movies per block; by default sized so one block of scores stays
-            near :data:`cofi.models.model.SCORE_BLOCK_BYTES`.
+            near :data:`cofi.models.scoring.SCORE_BLOCK_BYTES`.
 
     Yields:
         DataFrames with ``movie_id`` (int32), ``rank`` (int16, 1..n), ``similar_movie_id``

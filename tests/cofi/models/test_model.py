@@ -201,3 +201,81 @@ def test_fit_names_the_first_bad_row() -> None:
         cofi.fit(ratings.iloc[:3].assign(rating=[4.0, None, 5.0]), iterations=1)
     with pytest.raises(CofiError, match="no ratings to train on"):
         cofi.fit(ratings.iloc[:0], iterations=1)
+
+
+def _tamper(saved, arrays=None, meta=None):
+    """Rewrite a saved model's arrays and/or metadata in place."""
+    import json
+
+    if arrays:
+        with np.load(saved / "arrays.npz") as stored:
+            data = {name: stored[name] for name in stored.files}
+        for name, change in arrays.items():
+            data[name] = change(data[name])
+        np.savez(saved / "arrays.npz", **data)
+    if meta:
+        values = json.loads((saved / "model.json").read_text())
+        meta(values)
+        (saved / "model.json").write_text(json.dumps(values))
+
+
+def _drop(key):
+    return lambda values: values.pop(key)
+
+
+def _set(key, value):
+    return lambda values: values.__setitem__(key, value)
+
+
+@pytest.mark.parametrize(
+    "arrays, meta, message",
+    [
+        ({"X": lambda X: X * np.nan}, None, r"X holds \d+ NaN or infinite"),
+        ({"X": lambda X: -X}, None, "hash to .* not to the model_id"),
+        ({"movie_bias": lambda c: c + 0.5}, None, "the files were changed or damaged"),
+        ({"movie_count": lambda c: c + 1}, None, "the files were changed or damaged"),
+        ({"seen_movies": lambda seen: seen[::-1].copy()}, None, "changed or damaged"),
+        (None, _set("global_mean", 4.0), "the files were changed or damaged"),
+        ({"W": lambda W: W[:-1]}, None, "Model.W must have shape"),
+        ({"X": lambda X: X.astype(str)}, None, "X has dtype <U"),
+        ({"user_ids": lambda ids: ids[::-1].copy()}, None, "user_ids must be strictly increasing"),
+        ({"seen_movies": lambda seen: seen + 10_000}, None, "seen_movies names movie rows outside"),
+        ({"seen_indptr": lambda p: p[:-1]}, None, "seen_indptr is not a CSR index"),
+        (
+            {"movie_count": lambda c: c.astype(np.float64)},
+            None,
+            "movie_count must be a 1-D integer",
+        ),
+        (None, _set("model_id", "0123456789abcdef"), "not to the model_id 0123456789abcdef"),
+        (None, _drop("model_id"), "lacks the model_id"),
+        (None, _drop("scale"), "lacks 'scale'"),
+        (None, _set("scale", {"minimum": 5, "maximum": 1, "step": 1}), "invalid rating scale"),
+        (None, _set("config", {"n_features": 0}), "not a valid cofi model"),
+        (None, _set("global_mean", float("nan")), "global_mean is nan"),
+    ],
+)
+def test_a_tampered_model_is_refused_at_load_with_a_clear_error(
+    model, tmp_path, arrays, meta, message
+) -> None:
+    saved = model.save(tmp_path / "model")
+    _tamper(saved, arrays, meta)
+    with pytest.raises(CofiError, match=message):
+        cofi.load_model(saved)
+
+
+def test_a_format_1_model_still_loads_and_is_checked_by_its_own_digest(model, tmp_path) -> None:
+    saved = model.save(tmp_path / "v1")
+    _tamper(
+        saved,
+        meta=lambda values: values.update(format_version=1, model_id=model._content_id(1)),
+    )
+    with np.load(saved / "arrays.npz") as stored:
+        data = {name: stored[name] for name in stored.files}
+    data["movie_mean"] = data.pop("movie_offset")
+    np.savez(saved / "arrays.npz", **data)
+    loaded = cofi.load_model(saved)
+    np.testing.assert_array_equal(loaded.movie_offset, model.movie_offset)
+    pd.testing.assert_frame_equal(loaded.recommend(n=3), model.recommend(n=3))
+    _tamper(saved, arrays={"X": lambda X: -X})
+    with pytest.raises(CofiError, match="changed or damaged"):
+        cofi.load_model(saved)
