@@ -42,6 +42,8 @@ RECOMMENDATIONS_SCHEMA = pa.schema(
         pa.field("movie_id", pa.int32(), nullable=False),
         pa.field("title", pa.string(), nullable=True),
         pa.field("predicted_rating", pa.float32(), nullable=False),
+        # The ranking model's score, the order of each list (predicted_rating is the rating model's).
+        pa.field("score", pa.float32(), nullable=False),
         # True where the user had too few ratings and got the popular list (cold start).
         pa.field("fallback", pa.bool_(), nullable=False),
         pa.field("model_id", pa.string(), nullable=False),

@@ -44,6 +44,53 @@ class RunTraining(BaseModel):
         default=None, description="the held-out model (None when nothing was held out)"
     )
     final: TrainSummary = Field(description="the published model, fitted on every rating")
+    ranking_holdout: TrainSummary | None = Field(
+        default=None,
+        description="the held-out ranking model (None: no hold-out or no ranking model)",
+    )
+    ranking_final: TrainSummary | None = Field(
+        default=None, description="the published ranking model (None: the rating model ranks)"
+    )
+
+
+class RankingMetrics(BaseModel):
+    """One top-k list's held-out ranking metrics (cofi.evaluation.metrics.ranking_report)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k: int = Field(ge=1, description="list length")
+    threshold: float | None = Field(
+        default=None, description="held-out rating a movie needs to be relevant (None: any)"
+    )
+    n_users: int = Field(ge=0, description="users averaged over (those with a relevant movie)")
+    n_users_without_recommendations: int = Field(ge=0)
+    # None where no user had a relevant movie (the metric is undefined).
+    precision_at_k: float | None = None
+    recall_at_k: float | None = None
+    ndcg_at_k: float | None = None
+    map_at_k: float | None = None
+    hit_rate_at_k: float | None = None
+    catalog_coverage: float | None = Field(
+        default=None, description="share of the candidate movies some list holds"
+    )
+
+
+class ListEvaluation(BaseModel):
+    """The published list beside the most-popular list on the held-out ratings
+    (:func:`cofi.evaluation.comparison.published_list_report`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    k: int = Field(ge=1, description="list length: the run's top_n")
+    threshold: float | None = Field(
+        default=None, description="held-out rating a movie needs to be relevant (None: any)"
+    )
+    list: RankingMetrics = Field(description="the held-out ranking model's published list")
+    popularity: RankingMetrics = Field(description="the most-rated movies each user has not rated")
+    improvement: dict[str, float | None] = Field(
+        description="each metric's relative gain of the list over popularity"
+    )
+    beats_popularity: bool = Field(description="the list's P@k and NDCG@k both above popularity's")
 
 
 class RunRecord(BaseModel):
@@ -58,7 +105,10 @@ class RunRecord(BaseModel):
     holdout_fraction: float = Field(ge=0.0, lt=1.0, description="share of ratings held out")
     min_movie_ratings: int = Field(ge=1, description="ratings a movie needs to be recommended")
     min_user_ratings: int = Field(ge=0, description="users with fewer get the popular fallback")
-    config: TrainConfig = Field(description="the final model's training configuration")
+    config: TrainConfig = Field(description="the rating model's training configuration")
+    ranking_config: TrainConfig | None = Field(
+        default=None, description="the ranking model's configuration (None: the rating model ranks)"
+    )
     train: RunTraining = Field(description="the held-out and final fits")
     ratings_digest: str = Field(description="SHA-256 of the ingested ratings.parquet")
     ratings_path: Path = Field(description="the ingested ratings (Parquet)")
@@ -73,6 +123,17 @@ class RunRecord(BaseModel):
     fit_seconds: float = Field(ge=0.0, description="the final fit's wall seconds")
     training_steps: int | None = Field(default=None, description="the final fit's steps")
     holdout_model_dir: Path | None = Field(default=None, description="the held-out model")
+    ranking_model_dir: Path | None = Field(
+        default=None, description="the published ranking model (in run_dir; None: model ranks)"
+    )
+    ranking_model_id: str | None = Field(default=None, description="the ranking model's id")
+    ranking_holdout_model_dir: Path | None = Field(
+        default=None, description="the held-out ranking model"
+    )
+    published_list: ListEvaluation | None = Field(
+        default=None,
+        description="the published list's held-out ranking metrics beside popularity's",
+    )
     evaluation: dict[str, Any] | None = Field(
         default=None,
         description="the held-out report of cofi.evaluation.holdout.evaluate, plus fit_seconds",

@@ -14,14 +14,57 @@ if TYPE_CHECKING:
 _PLOT_LOCK = threading.Lock()
 
 
-def metrics_rows(report: dict) -> list[dict]:
-    """One row per model (the model, then each baseline) with its metrics, for a table."""
+#: The published list's metrics in the metrics table, as ``ranking_report`` names them.
+LIST_COLUMNS = (
+    "precision_at_k",
+    "recall_at_k",
+    "ndcg_at_k",
+    "map_at_k",
+    "hit_rate_at_k",
+    "catalog_coverage",
+)
+
+
+def metrics_rows(report: dict, published_list: dict | None = None) -> list[dict]:
+    """One row per model (the model, then each baseline) with its metrics, for a table.
+
+    With ``published_list`` (a :func:`cofi.evaluation.comparison.published_list_report`), two
+    more rows, ``published list`` and ``popularity``, hold its ranking metrics; every row has
+    every column (None where a metric does not apply).
+    """
+    ranking = {metric: None for metric in LIST_COLUMNS} if published_list else {}
     rows = []
     for name, values in report["metrics"].items():
         rows.append(
-            {"model": name, **{metric: round(value, 4) for metric, value in values.items()}}
+            {
+                "model": name,
+                **{metric: round(value, 4) for metric, value in values.items()},
+                **ranking,
+            }
         )
+    if published_list:
+        rating = {metric: None for metric in next(iter(report["metrics"].values()))}
+        for label, name in (("published list", "list"), ("popularity", "popularity")):
+            values = published_list[name]
+            rows.append(
+                {
+                    "model": label,
+                    **rating,
+                    **{metric: _rounded(values[metric]) for metric in LIST_COLUMNS},
+                }
+            )
     return rows
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None or value != value else round(value, 4)
+
+
+def list_verdict(published_list: dict) -> str:
+    """The sentence the report opens with: does the published list beat the most-popular one."""
+    from cofi.evaluation.comparison import format_list_verdict
+
+    return format_list_verdict(published_list) + "."
 
 
 def report_markdown(
@@ -32,6 +75,8 @@ def report_markdown(
     sample_user: int | None,
     sample_picks: pd.DataFrame | None,
     paths: dict,
+    published_list: dict | None = None,
+    predicts_ratings: bool = True,
 ) -> str:
     """The run report: data counts, parameters, metrics against baselines, a user's top picks.
 
@@ -43,10 +88,20 @@ def report_markdown(
         sample_picks: that user's rows of the recommendations table (``rank``, ``title``,
             ``predicted_rating``).
         paths: label -> path of the run's outputs.
+        published_list: a :func:`cofi.evaluation.comparison.published_list_report`; the report
+            opens with its verdict.
+        predicts_ratings: whether the table's ``predicted_rating`` is a rating (else a score).
     """
-    lines = [
-        "# cofi run report",
-        "",
+    lines = ["# cofi run report", ""]
+    if published_list:
+        lines += [list_verdict(published_list), ""]
+    if not predicts_ratings:
+        lines += [
+            "Note: the rating model does not predict ratings, so `predicted_rating` holds its "
+            "preference score, not a rating on the dataset's scale.",
+            "",
+        ]
+    lines += [
         f"**Data**: {counts['n_ratings']:,} ratings from {counts['n_users']:,} users on "
         f"{counts['n_movies']:,} movies.",
         "",
@@ -72,6 +127,33 @@ def report_markdown(
             f"The model {verdict} the global-mean and movie-mean baselines.",
             "",
         ]
+    if published_list:
+        relevant = (
+            "every held-out movie"
+            if published_list["threshold"] is None
+            else f"rated >= {published_list['threshold']:g}"
+        )
+        names = ("P", "R", "NDCG", "MAP", "hit rate")
+        k = published_list["k"]
+        gains = published_list["improvement"]
+        lines += [
+            f"## The published list against popularity (top {k}; relevant: {relevant})",
+            "",
+            "| list | " + " | ".join(f"{name}@{k}" for name in names) + " | coverage |",
+            "|---|" + "---|" * (len(names) + 1),
+            *[
+                f"| {label} | "
+                + " | ".join(_cell(published_list[name][metric]) for metric in LIST_COLUMNS)
+                + " |"
+                for label, name in (("published list", "list"), ("popularity", "popularity"))
+            ],
+            "| change | "
+            + " | ".join(
+                "-" if gains[metric] is None else f"{gains[metric]:+.0%}" for metric in LIST_COLUMNS
+            )
+            + " |",
+            "",
+        ]
     if sample_user is not None and sample_picks is not None and len(sample_picks):
         lines += [
             f"## Top picks for user {sample_user}",
@@ -86,6 +168,10 @@ def report_markdown(
         ]
     lines += ["## Outputs", "", *[f"- {label}: `{path}`" for label, path in paths.items()], ""]
     return "\n".join(lines)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None or value != value else f"{value:.4f}"
 
 
 def plot_run(

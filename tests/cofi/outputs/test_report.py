@@ -174,3 +174,81 @@ def test_metrics_rows_give_one_row_per_model_rounded_to_four_places() -> None:
         {"model": "model", "rmse": 0.1235, "mae": 0.1},
         {"model": "global_mean", "rmse": 1.0},
     ]
+
+
+def _ranking(precision: float, ndcg: float) -> dict:
+    return {
+        "k": 10,
+        "threshold": None,
+        "n_users": 5,
+        "n_users_without_recommendations": 0,
+        "precision_at_k": precision,
+        "recall_at_k": 0.2,
+        "ndcg_at_k": ndcg,
+        "map_at_k": 0.1,
+        "hit_rate_at_k": 0.5,
+        "catalog_coverage": 0.25,
+    }
+
+
+PUBLISHED_LIST = {
+    "k": 10,
+    "threshold": None,
+    "list": _ranking(0.3, 0.4),
+    "popularity": _ranking(0.2, 0.3),
+    "improvement": {
+        "precision_at_k": 0.5,
+        "recall_at_k": 0.0,
+        "ndcg_at_k": 1 / 3,
+        "map_at_k": 0.0,
+        "hit_rate_at_k": 0.0,
+        "catalog_coverage": 0.0,
+    },
+    "beats_popularity": True,
+}
+
+
+def test_the_report_opens_with_whether_the_list_beats_popularity() -> None:
+    text = report_markdown(
+        counts={"n_ratings": 1, "n_users": 1, "n_movies": 1},
+        parameters={},
+        evaluation=EVALUATION,
+        sample_user=None,
+        sample_picks=None,
+        paths={},
+        published_list=PUBLISHED_LIST,
+    )
+    assert text.splitlines()[2] == (
+        "The published list beats the most-popular list: P@10 0.300 vs 0.200 (+50%)."
+    )
+    section = _section(
+        text, "## The published list against popularity (top 10; relevant: every held-out movie)"
+    )
+    assert section[2] == "| published list | 0.3000 | 0.2000 | 0.4000 | 0.1000 | 0.5000 | 0.2500 |"
+    losing = {**PUBLISHED_LIST, "beats_popularity": False}
+    text = report_markdown(
+        counts={"n_ratings": 1, "n_users": 1, "n_movies": 1},
+        parameters={},
+        evaluation=EVALUATION,
+        sample_user=None,
+        sample_picks=None,
+        paths={},
+        published_list=losing,
+        predicts_ratings=False,
+    )
+    assert "The published list does not beat the most-popular list" in text
+    assert "`predicted_rating` holds its preference score" in text
+
+
+def test_metrics_rows_add_the_list_and_popularity_with_every_column() -> None:
+    rows = metrics_rows(EVALUATION, PUBLISHED_LIST)
+    assert [row["model"] for row in rows] == [
+        "model",
+        "global_mean",
+        "movie_mean",
+        "published list",
+        "popularity",
+    ]
+    assert all(row.keys() == rows[0].keys() for row in rows)
+    assert rows[3]["precision_at_k"] == 0.3 and rows[3]["rmse"] is None
+    assert rows[0]["ndcg_at_k"] is None
