@@ -57,9 +57,14 @@ def parser() -> argparse.ArgumentParser:
     similar.set_defaults(handler=cmd_similar)
 
     evaluate = verbs.add_parser("eval", help="held-out rating and ranking metrics of the run")
-    evaluate.add_argument("-k", type=int, default=10, help="list length for ranking metrics")
     evaluate.add_argument(
-        "--threshold", type=float, default=4.0, help="a held-out rating this high is relevant"
+        "-k", type=int, default=None, help="list length for ranking metrics (default: the run's)"
+    )
+    evaluate.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="a held-out rating this high is relevant (default: every held-out movie is)",
     )
     evaluate.set_defaults(handler=cmd_eval)
     return top
@@ -75,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         top.error(f"unrecognized arguments: {' '.join(extra)}")
     args.data_dir = args.data_dir or settings.data_dir()
     for name in ("n", "k"):
-        if getattr(args, name, 1) < 1:
+        if (getattr(args, name, 1) or 1) < 1:
             flag = "-k" if name == "k" else "--n"
             print(f"cofi: error: {flag} must be at least 1", file=sys.stderr)
             return 2

@@ -10,6 +10,7 @@ import pandas as pd
 
 from cli.ask import Ask, ask_ratings
 from cofi.data.ratings_file import write_ratings_file
+from cofi.evaluation.comparison import format_list_report
 from cofi.evaluation.holdout import format_report
 from cofi.outputs.published import PublishedRun
 
@@ -89,16 +90,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     report = published.rating_evaluation()
     print(f"Run {published.record.run_dir}")
     print(format_report(report))
-    rankings = published.ranking_evaluation(k=args.k, threshold=args.threshold)
-    print(
-        f"\nranking on the same held-out ratings (relevant: rated >= {args.threshold:g}), k={args.k}"
-    )
-    print(f"{'':<12}{'P@k':>8}{'R@k':>8}{'NDCG@k':>8}{'MAP@k':>8}")
-    for name, ranking in rankings.items():
-        print(
-            f"{name:<12}{ranking['precision_at_k']:>8.4f}{ranking['recall_at_k']:>8.4f}"
-            f"{ranking['ndcg_at_k']:>8.4f}{ranking['map_at_k']:>8.4f}"
-        )
+    print()
+    print(format_list_report(published.list_evaluation(k=args.k, threshold=args.threshold)))
     if published.learning_curve:
         print(f"\nlearning curve and metrics: {published.learning_curve}")
     return 0

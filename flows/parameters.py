@@ -28,6 +28,7 @@ from cofi.models.config import (
     TrainConfig,
     make_config,
 )
+from cofi.models.objectives import OBJECTIVE_NAMES
 
 
 class Option:
@@ -118,8 +119,24 @@ class DataParameters(BaseModel):
         return self
 
 
+#: What ``ranking_objective`` may name: a registered objective, or none (the rating model ranks).
+RankingObjectiveName = Literal[(*OBJECTIVE_NAMES, "none")]  # type: ignore[valid-type]
+
+#: The training fields the ranking model shares with the rating model (how, not what, it fits).
+SHARED_TRAINING_FIELDS = ("seed", "method", "dtype", "epochs", "batch_size")
+
+
 class PipelineParameters(_TrainingParameters, DataParameters):
     """Every parameter of one ``cofi-pipeline`` run. Unknown names and bad values fail at once."""
+
+    ranking_objective: RankingObjectiveName = Field(  # pyright: ignore[reportInvalidTypeForm]
+        default="ranking",
+        description="the objective of the model that ranks the published lists (none: the "
+        "rating model ranks them); predicted_rating stays the rating model's",
+    )
+    ranking_n_features: int = Field(
+        default=64, ge=1, le=4096, description="length of the ranking model's vectors"
+    )
 
     holdout_fraction: Annotated[float, Option("--holdout")] = Field(
         default=0.1, ge=0.0, lt=1.0, description="share of ratings held out (0: no evaluation)"
@@ -156,6 +173,7 @@ class PipelineParameters(_TrainingParameters, DataParameters):
             )
         try:
             self.train_config(warm_start=self.warm_start)
+            self.ranking_config(warm_start=self.warm_start)
         except CofiError as error:
             raise ValueError(str(error)) from None
         return self
@@ -165,6 +183,18 @@ class PipelineParameters(_TrainingParameters, DataParameters):
         defaults for those left None."""
         given = {name: getattr(self, name) for name in TRAINING_FIELDS}
         hyperparameters = {name: value for name, value in given.items() if value is not None}
+        return make_config(None, hyperparameters, warm_start=warm_start)
+
+    def ranking_config(self, warm_start: bool = False) -> TrainConfig | None:
+        """The ranking model's configuration: its objective's defaults, ``ranking_n_features``
+        and the fields it shares with the rating model; None when the rating model ranks."""
+        if self.ranking_objective == "none":
+            return None
+        hyperparameters = {
+            "objective": self.ranking_objective,
+            "n_features": self.ranking_n_features,
+            **{name: getattr(self, name) for name in SHARED_TRAINING_FIELDS},
+        }
         return make_config(None, hyperparameters, warm_start=warm_start)
 
 

@@ -21,7 +21,9 @@ from prefect import flow  # noqa: E402
 from cofi import settings  # noqa: E402
 from cofi.data.ingest import read_manifest  # noqa: E402
 from cofi.errors import CofiError  # noqa: E402
+from cofi.evaluation.comparison import format_list_report  # noqa: E402
 from cofi.evaluation.holdout import format_report  # noqa: E402
+from cofi.models.config import TrainConfig  # noqa: E402
 from cofi.outputs.caching import file_digest, link_or_copy  # noqa: E402
 from cofi.outputs.publish import new_run_dir  # noqa: E402
 from cofi.outputs.record import RunRecord, RunTraining  # noqa: E402
@@ -69,51 +71,69 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
         ratings, movies = ingested["ratings_path"], ingested["movies_path"]
         scale = read_manifest(Path(ingested["dataset_dir"]))["rating_scale"]
         ratings_digest = file_digest(Path(ratings))
-        cold = config = params.train_config()
-        warm = {**NO_WARM_START, "reason": "not asked for"}
-        if params.warm_start:
-            warm_config = params.train_config(warm_start=True)
-            warm = find_warm_start(
-                str(latest),
-                dataset,
-                params.holdout_fraction,
-                params.seed,
-                warm_config.model_dump(),
-                ratings_digest,
-            )
-            config = warm_config if warm["model_dir"] else cold
-        # No new ratings since a warm-started published run: its models stand (no drift, no work).
-        reused = warm["train"] or {}
+        cold = params.train_config()
+        config, warm = _warm_start(params, cold, str(latest), dataset, ratings_digest)
+        ranking_cold = params.ranking_config()
+        ranking_config, ranking_warm = _warm_start(
+            params, ranking_cold, str(latest), dataset, ratings_digest, ranking=True
+        )
         matrices = stages(build_matrices, "matrices")(
             ratings, movies, data, params.holdout_fraction, params.seed
         )
         movie_index = matrices["movie_index_path"]
 
-        held_out = evaluation = None
+        def fit(name: str, cold: Any, config: Any, warm: dict, holdout: bool) -> dict:
+            # No new ratings since a warm-started published run: its models stand (no drift).
+            reused = (warm["train"] or {}).get("holdout" if holdout else "final")
+            if reused:
+                return reused
+            if holdout:
+                start = warm["holdout_model_dir"]
+                # A held-out model without its own warm start trains cold, with the cold settings.
+                return stages(train_model, name)(
+                    matrices["train_path"],
+                    movie_index,
+                    scale,
+                    (config if start else cold).model_dump(),
+                    data,
+                    start,
+                )
+            # The published model learns from every rating; the held-out one measured the method.
+            return stages(train_model, name)(
+                ratings, movie_index, scale, config.model_dump(), data, warm["model_dir"]
+            )
+
+        held_out = ranking_held_out = evaluation = None
         if params.holdout_fraction > 0:
-            start = warm["holdout_model_dir"]
-            # A held-out model without its own warm start trains cold, with the cold settings.
-            held_out = reused.get("holdout") or stages(train_model, "train-holdout")(
-                matrices["train_path"],
-                movie_index,
-                scale,
-                (config if start else cold).model_dump(),
-                data,
-                start,
-            )
+            held_out = fit("train-holdout", cold, config, warm, holdout=True)
+            if ranking_config is not None:
+                ranking_held_out = fit(
+                    "train-ranking-holdout", ranking_cold, ranking_config, ranking_warm, True
+                )
             evaluation = stages(evaluate_model, "evaluate")(
-                held_out["model_dir"], matrices["train_path"], matrices["test_path"], data
+                held_out["model_dir"],
+                matrices["train_path"],
+                matrices["test_path"],
+                data,
+                ranking_held_out and ranking_held_out["model_dir"],
+                params.top_n,
+                params.min_movie_ratings,
+                params.min_user_ratings,
             )
-        # The published model learns from every rating; the held-out one only measured the method.
-        final = reused.get("final") or stages(train_model, "train-final")(
-            ratings, movie_index, scale, config.model_dump(), data, warm["model_dir"]
-        )
+        final = fit("train-final", cold, config, warm, holdout=False)
+        ranking_final = None
+        if ranking_config is not None:
+            ranking_final = fit(
+                "train-ranking-final", ranking_cold, ranking_config, ranking_warm, False
+            )
         model_dir = final["model_dir"]
+        # The ranking model orders the lists; the rating model fills predicted_rating.
+        ranker_dir = ranking_final["model_dir"] if ranking_final else model_dir
         parts = [
             recommend_shard.with_options(
                 task_run_name=f"recommend-shard-{shard + 1}-of-{params.shards}"
             ).submit(
-                model_dir,
+                ranker_dir,
                 movies,
                 data,
                 shard,
@@ -121,6 +141,7 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
                 params.top_n,
                 params.min_movie_ratings,
                 params.min_user_ratings,
+                model_dir if ranking_final else None,
             )
             for shard in range(params.shards)
         ]
@@ -141,6 +162,7 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
     run_dir = new_run_dir(root, dataset)
     outputs = {
         "model": model_dir,
+        "ranking-model": ranking_final and ranking_final["model_dir"],
         "recommendations.parquet": recommended["path"],
         "similar.parquet": similar and similar["path"],
         "metrics.json": evaluation and evaluation["path"],
@@ -157,7 +179,13 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
         min_movie_ratings=params.min_movie_ratings,
         min_user_ratings=params.min_user_ratings,
         config=config,
-        train=RunTraining(holdout=held_out, final=final),
+        ranking_config=ranking_config,
+        train=RunTraining(
+            holdout=held_out,
+            final=final,
+            ranking_holdout=ranking_held_out,
+            ranking_final=ranking_final,
+        ),
         ratings_digest=ratings_digest,
         ratings_path=ratings,
         movies_path=movies,
@@ -171,12 +199,25 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
         fit_seconds=final["fit_seconds"],
         training_steps=final["steps"],
         holdout_model_dir=held_out and held_out["model_dir"],
-        evaluation=evaluation and {**evaluation, "fit_seconds": held_out["fit_seconds"]},
+        ranking_model_dir=ranking_final and run_dir / "ranking-model",
+        ranking_model_id=ranking_final and ranking_final["model_id"],
+        ranking_holdout_model_dir=ranking_held_out and ranking_held_out["model_dir"],
+        evaluation=evaluation
+        and {
+            **{name: value for name, value in evaluation.items() if name != "published_list"},
+            "fit_seconds": held_out["fit_seconds"],
+        },
+        published_list=evaluation and evaluation["published_list"],
         recommendations=run_dir / "recommendations.parquet",
         recommendation_rows=recommended["rows"],
         fallback_users=recommended["fallback_users"],
         similar=similar and run_dir / "similar.parquet",
-        warm_start=warm["reason"],
+        warm_start=warm["reason"]
+        + (
+            f"; ranking model: {ranking_warm['reason']}"
+            if ranking_config and params.warm_start
+            else ""
+        ),
         stage_seconds=stages.seconds,
     )
     # The run folder is complete, record included, before `latest` points at it.
@@ -184,6 +225,31 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
     write_report(str(run_dir), params.model_dump(exclude_none=True, exclude={"data_dir"}))
     publish_run(str(run_dir), str(latest))
     return record
+
+
+def _warm_start(
+    params: PipelineParameters,
+    cold: TrainConfig | None,
+    latest: str,
+    dataset: str,
+    ratings_digest: str,
+    ranking: bool = False,
+) -> tuple[TrainConfig | None, dict]:
+    """The configuration to train with and the published models to start from (if any)."""
+    if cold is None or not params.warm_start:
+        return cold, {**NO_WARM_START, "reason": "not asked for"}
+    warm_config = params.ranking_config(True) if ranking else params.train_config(True)
+    assert warm_config is not None
+    warm = find_warm_start(
+        latest,
+        dataset,
+        params.holdout_fraction,
+        params.seed,
+        warm_config.model_dump(),
+        ratings_digest,
+        ranking,
+    )
+    return (warm_config if warm["model_dir"] else cold), warm
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[PipelineParameters, LaunchOptions]:
@@ -230,12 +296,16 @@ def main(argv: list[str] | None = None) -> int:
     print()
     if record.evaluation:
         print(format_report(record.evaluation))
+    if record.published_list:
+        print(format_list_report(record.published_list.model_dump()))
     print(f"recommendations: {record.recommendations} ({record.recommendation_rows:,} rows)")
     if record.fallback_users:
         print(f"cold start:      {record.fallback_users:,} user(s) got the popular fallback")
     if record.similar:
         print(f"similar movies:  {record.similar}")
     print(f"model:           {record.model_dir} (id {record.model_id})")
+    if record.ranking_model_dir:
+        print(f"ranking model:   {record.ranking_model_dir} (id {record.ranking_model_id})")
     print(f"training:        {record.training_steps} steps in {record.fit_seconds:.1f} s")
     print(f"warm start:      {record.warm_start}")
     print(f"run folder:      {record.run_dir}")

@@ -23,12 +23,16 @@ def recommend_shard(
     top_n: int,
     min_ratings: int,
     min_user_ratings: int = 0,
+    rating_model_dir: str | None = None,
 ) -> str:
     """Write the top ``top_n`` unseen movies of the users in one shard; return the part's path.
 
-    Users with fewer than ``min_user_ratings`` ratings get the flagged popular fallback.
+    The lists are ranked by ``model_dir``'s model; ``predicted_rating`` is
+    ``rating_model_dir``'s prediction when given. Users with fewer than ``min_user_ratings``
+    ratings get the flagged popular fallback.
     """
     model = load_model(model_dir)
+    rating_model = load_model(rating_model_dir) if rating_model_dir else None
     movies = pd.read_parquet(movies_path, columns=["movie_id", "title"])
     users = shard_users(model, shard, n_shards)
     path = step_folder(data_dir) / f"part-{shard:05d}.parquet"
@@ -40,6 +44,7 @@ def recommend_shard(
         min_ratings=min_ratings,
         min_user_ratings=min_user_ratings,
         user_ids=users,
+        rating_model=rating_model,
     )
     get_run_logger().info(
         "shard %d/%d: %s users, %s rows", shard + 1, n_shards, f"{len(users):,}", f"{rows:,}"

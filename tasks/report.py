@@ -29,11 +29,13 @@ def write_report(run_dir: str, parameters: dict) -> dict:
     run = Path(run_dir)
     record = RunRecord.read(run)
     evaluation = record.evaluation
+    published_list = record.published_list and record.published_list.model_dump()
     if evaluation:
         create_table_artifact(
-            metrics_rows(evaluation),
+            metrics_rows(evaluation, published_list),
             key=METRICS_KEY,
-            description="Held-out RMSE and MAE of the model and the baselines",
+            description="Held-out RMSE and MAE of the model and the baselines; ranking metrics "
+            "of the published list and of popularity",
         )
     final = load_model(record.model_dir)
     curves = {"final model": [tuple(pair) for pair in final.loss_history]}
@@ -51,6 +53,7 @@ def write_report(run_dir: str, parameters: dict) -> dict:
     paths = {
         "recommendations": str(record.recommendations),
         "model": str(record.model_dir),
+        **({"ranking model": str(record.ranking_model_dir)} if record.ranking_model_dir else {}),
         "learning curve and metrics": str(curve),
         **({"similar movies": str(record.similar)} if record.similar else {}),
         "run folder": run_dir,
@@ -66,6 +69,8 @@ def write_report(run_dir: str, parameters: dict) -> dict:
         sample_user=sample_user,
         sample_picks=sample,
         paths=paths,
+        published_list=published_list,
+        predicts_ratings=final.predicts_ratings,
     )
     (run / "report.md").write_text(markdown)
     create_markdown_artifact(markdown, key=REPORT_KEY, description="cofi run report")

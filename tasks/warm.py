@@ -21,8 +21,12 @@ def find_warm_start(
     seed: int,
     config: dict,
     ratings_digest: str | None = None,
+    ranking: bool = False,
 ) -> dict:
     """The published run's models to warm-start from, or why there are none.
+
+    ``ranking``: the ranking models (``ranking-model/`` and the held-out ranking model), under
+    the same checks, instead of the rating models.
 
     The final model starts from the published final model when that run was on the same dataset
     with the same objective and ``n_features``. The held-out model starts from the published
@@ -54,7 +58,11 @@ def find_warm_start(
         reason = f"the published run is of {record.dataset!r}, not {dataset!r}: cold start"
         logger.warning(reason)
         return {**found, "reason": reason}
-    model_dir = Path(latest) / "model"
+    model_dir = Path(latest) / ("ranking-model" if ranking else "model")
+    if ranking and record.ranking_model_dir is None:
+        reason = "the published run has no ranking model: ranking model cold"
+        logger.info(reason)
+        return {**found, "reason": reason}
     wanted = TrainConfig(**config)
     try:
         check_warm_start(load_model(model_dir), wanted)
@@ -63,22 +71,30 @@ def find_warm_start(
         logger.warning(reason)
         return {**found, "reason": reason}
     found.update(model_dir=str(model_dir), from_run=str(Path(latest).resolve()))
-    holdout = record.holdout_model_dir
+    holdout = record.ranking_holdout_model_dir if ranking else record.holdout_model_dir
     same_split = (record.holdout_fraction, record.seed) == (holdout_fraction, seed)
     if holdout and same_split and (holdout / "model.json").is_file():
         found["holdout_model_dir"] = str(holdout)
         reason = f"warm start from {found['from_run']} (final and held-out models)"
     else:
         reason = f"warm start from {found['from_run']} (final model; held-out model cold)"
-    fits = [fit for fit in (record.train.holdout, record.train.final) if fit is not None]
+    train = record.train
+    published = (
+        (train.ranking_holdout, train.ranking_final) if ranking else (train.holdout, train.final)
+    )
+    fits = [fit for fit in published if fit is not None]
     unchanged = (
         record.ratings_digest == ratings_digest
-        and record.config == wanted
+        and (record.ranking_config if ranking else record.config) == wanted
         and same_split
         and all((fit.model_dir / "model.json").is_file() for fit in fits)
     )
     if unchanged:
-        found["train"] = record.train.model_dump(mode="json")
+        holdout_fit, final_fit = published
+        found["train"] = {
+            "holdout": holdout_fit and holdout_fit.model_dump(mode="json"),
+            "final": final_fit and final_fit.model_dump(mode="json"),
+        }
         reason = f"no new ratings since {found['from_run']}: its models stand"
     logger.info(reason)
     return {**found, "reason": reason}

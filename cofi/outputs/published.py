@@ -14,6 +14,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from cofi.errors import CofiError
@@ -29,11 +30,11 @@ __all__ = ["NewUserPicks", "PublishedRun"]
 
 @dataclass(frozen=True)
 class NewUserPicks:
-    """A new user folded into the published model, and their top picks.
+    """A new user folded into the published models, and their top picks.
 
     Attributes:
         user_id: the new user's id.
-        steps: Adam steps the fold-in took.
+        steps: Adam steps the fold-in took (into the rating and the ranking model together).
         fold_seconds: wall seconds of the fold-in.
         score_seconds: wall seconds of scoring every movie for the picks.
         picks: the recommendations table (see :meth:`PublishedRun.recommend`), with ``title``.
@@ -81,6 +82,16 @@ class PublishedRun:
         return load_model(self.latest / "model")
 
     @cached_property
+    def ranking_model(self) -> Model:
+        """The model that ranks the published lists: the run's ``ranking-model/``, or the
+        rating model for a run without one."""
+        from cofi import load_model
+
+        if self.record.ranking_model_dir is None:
+            return self.model
+        return load_model(self.latest / "ranking-model")
+
+    @cached_property
     def movies(self) -> pd.DataFrame:
         """``movie_id`` and ``title`` of every movie of the run's dataset."""
         path = self.record.movies_path
@@ -123,7 +134,8 @@ class PublishedRun:
     # Known users -------------------------------------------------------------------------------
 
     def recommend(self, user_id: int, n: int = 10) -> pd.DataFrame:
-        """A known user's top ``n``, as :meth:`cofi.Model.recommend` returns them, with titles.
+        """A known user's top ``n`` with titles: their rows of the published table, or, for more
+        than the table holds, scored the same way (:func:`cofi.outputs.recommendations.published_recommendations`).
 
         Raises:
             CofiError: the user is not in the model.
@@ -135,13 +147,46 @@ class PublishedRun:
                 f"user {user_id} is not in model {model.model_id} ({len(ids):,} users, ids "
                 f"{ids.min()} to {ids.max()}); `cofi rate` adds a new user"
             )
-        table = model.recommend(
-            [user_id],
+        table = self._published_rows(user_id, n)
+        if table is None:
+            table = self._scored([user_id], n, self.ranking_model, model)
+        return self.with_titles(table)
+
+    def _published_rows(self, user_id: int, n: int) -> pd.DataFrame | None:
+        """The user's first ``n`` rows of the published table; None when the table is missing
+        or holds fewer (a longer list is then scored the same way)."""
+        path = self.record.recommendations
+        if not path.is_file():
+            return None
+        rows = pd.read_parquet(
+            path,
+            columns=["user_id", "rank", "movie_id", "predicted_rating", "score", "fallback"],
+            filters=[("user_id", "==", user_id)],
+        )
+        if len(rows) < n:
+            return None
+        return rows.sort_values("rank").head(n).reset_index(drop=True)
+
+    def _scored(
+        self,
+        user_ids: list[int],
+        n: int,
+        ranker: Model,
+        rater: Model,
+        min_user_ratings: int | None = None,
+    ) -> pd.DataFrame:
+        from cofi.outputs.recommendations import published_recommendations
+
+        return published_recommendations(
+            ranker,
+            np.asarray(user_ids, dtype=np.int64),
             n=n,
             min_ratings=self.min_movie_ratings,
-            min_user_ratings=self.min_user_ratings,
+            min_user_ratings=self.min_user_ratings
+            if min_user_ratings is None
+            else min_user_ratings,
+            rating_model=None if ranker is rater else rater,
         )
-        return self.with_titles(table)
 
     # New users ---------------------------------------------------------------------------------
 
@@ -168,9 +213,7 @@ class PublishedRun:
 
     def popular(self, user_id: int, n: int = 10) -> pd.DataFrame:
         """The cold-start fallback for a user with no ratings: popular, well-rated movies."""
-        table = self.model.recommend(
-            [user_id], n=n, min_ratings=self.min_movie_ratings, min_user_ratings=1
-        )
+        table = self._scored([user_id], n, self.ranking_model, self.model, min_user_ratings=1)
         return self.with_titles(table)
 
     def fold_in(self, user_id: int, ratings: pd.DataFrame, n: int = 10) -> NewUserPicks:
@@ -184,19 +227,20 @@ class PublishedRun:
         from cofi.models.foldin import fold_in
 
         started = time.perf_counter()
-        result = fold_in(self.model, ratings.assign(user_id=user_id))
+        new_ratings = ratings.assign(user_id=user_id)
+        result = fold_in(self.model, new_ratings)
+        # The ranking model, when the run has one, ranks the picks: the new user goes in there too.
+        ranked = (
+            fold_in(self.ranking_model, new_ratings)
+            if self.record.ranking_model_dir is not None
+            else result
+        )
         fold_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        table = result.model.recommend(
-            [user_id],
-            n=n,
-            min_ratings=self.min_movie_ratings,
-            min_user_ratings=self.min_user_ratings,
-        )
+        table = self._scored([user_id], n, ranked.model, result.model)
         score_seconds = time.perf_counter() - started
-        return NewUserPicks(
-            user_id, result.steps, fold_seconds, score_seconds, self.with_titles(table)
-        )
+        steps = result.steps + (ranked.steps if ranked is not result else 0)
+        return NewUserPicks(user_id, steps, fold_seconds, score_seconds, self.with_titles(table))
 
     # Movies ------------------------------------------------------------------------------------
 
@@ -241,23 +285,44 @@ class PublishedRun:
             raise CofiError("the published run held nothing out (--holdout 0): nothing to evaluate")
         return self.record.evaluation
 
-    def ranking_evaluation(self, k: int = 10, threshold: float = 4.0) -> dict[str, dict]:
-        """The held-out model's ranking metrics beside popularity's, on the run's test split.
+    def list_evaluation(self, k: int | None = None, threshold: float | None = None) -> dict:
+        """The published list's held-out ranking metrics beside popularity's.
 
-        See :func:`cofi.evaluation.comparison.compare_rankings`.
+        Read from the run record when it holds them for this ``k`` (default: the run's list
+        length) and ``threshold`` (default None: every held-out movie is relevant); otherwise
+        computed the same way on the run's test split
+        (:func:`cofi.evaluation.comparison.published_list_report`).
+
+        Raises:
+            CofiError: the run held nothing out, or kept no held-out model or split.
         """
         from cofi import load_model
-        from cofi.evaluation.comparison import compare_rankings
+        from cofi.evaluation.comparison import published_list_report
 
         record = self.record
         self.rating_evaluation()
+        stored = record.published_list
+        if stored is not None and (k in (None, stored.k)) and threshold == stored.threshold:
+            return stored.model_dump()
         if record.holdout_model_dir is None or record.test_path is None:
             raise CofiError(
                 "the published run kept no held-out model or test split; run `cofi run`"
             )
         model = load_model(record.holdout_model_dir)
+        ranker = (
+            load_model(record.ranking_holdout_model_dir)
+            if record.ranking_holdout_model_dir is not None
+            else model
+        )
         train = pd.read_parquet(record.train_path, columns=["user_id", "movie_id"])
         test = pd.read_parquet(record.test_path, columns=["user_id", "movie_id", "rating"])
-        return compare_rankings(
-            model, train, test, k=k, threshold=threshold, min_ratings=self.min_movie_ratings
+        return published_list_report(
+            ranker,
+            train,
+            test,
+            k=k or (stored.k if stored else 10),
+            threshold=threshold,
+            min_ratings=self.min_movie_ratings,
+            min_user_ratings=self.min_user_ratings,
+            rating_model=None if ranker is model else model,
         )

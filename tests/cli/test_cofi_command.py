@@ -194,9 +194,12 @@ def test_eval_shows_rating_and_ranking_metrics(data_dir, capsys) -> None:
     rows = {
         line.split()[0]: line.split()[1:]
         for line in out.splitlines()
-        if line.startswith(("model ", "popularity"))
+        if line.startswith(("list ", "popularity"))
     }
-    assert len(rows["popularity"]) == 4 and all(0 <= float(v) <= 1 for v in rows["popularity"])
+    # P, R, NDCG, MAP, hit rate and coverage of the published list and of popularity
+    assert len(rows["popularity"]) == 6 and all(0 <= float(v) <= 1 for v in rows["popularity"])
+    assert len(rows["list"]) == 6
+    assert "the most-popular list: P@10" in out
     assert "learning-curve.png" in out
 
 

@@ -16,7 +16,9 @@ from prefect.testing.utilities import prefect_test_harness
 from cli.main import main
 from cofi import load_model
 from cofi.data.synthetic import generate
-from cofi.evaluation.metrics import ranking_report
+from cofi.evaluation.comparison import compare_rankings
+from cofi.models.foldin import fold_in
+from cofi.outputs.recommendations import published_recommendations
 from cofi.outputs.record import RunRecord
 from cofi.outputs.similar import similar_movies
 
@@ -54,15 +56,23 @@ def test_recommend_prints_the_models_picks_with_their_predictions(
     data_dir, record, titles, capsys
 ) -> None:
     model = load_model(data_dir / "latest" / "model")
+    ranking_model = load_model(data_dir / "latest" / "ranking-model")
     user = int(model.users.ids[3])
     assert main(["--data-dir", str(data_dir), "recommend", "--user", str(user), "-n", "4"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"Top 4 for user {user} (model {record.model_id}):\n")
-    expected = model.recommend(
-        [user],
+    # ranked by the ranking model, with the rating model's predicted ratings
+    expected = published_recommendations(
+        ranking_model,
+        np.array([user]),
         n=4,
         min_ratings=record.min_movie_ratings,
         min_user_ratings=record.min_user_ratings,
+        rating_model=model,
+    )
+    table = pd.read_parquet(record.recommendations)
+    assert table[table["user_id"] == user]["movie_id"].head(4).tolist() == (
+        expected["movie_id"].tolist()
     )
     rows = printed_rows(out)
     assert [row[2] for row in rows] == titles.loc[expected["movie_id"]].tolist()
@@ -113,6 +123,23 @@ def test_rate_from_a_file_folds_in_a_new_user_and_saves_what_it_read(
     assert main(["--data-dir", str(data_dir), "rate", "--file", str(saved), "-n", "5"]) == 0
     again = capsys.readouterr().out
     assert [row[2] for row in printed_rows(again.split("Top 5 for you:")[1])] == picks
+    # the new user went into both models: the ranking model picks, the rating model rates
+    ratings = written[["movie_id", "rating"]]
+    rated = fold_in(model, ratings.assign(user_id=new_user)).model
+    ranked = fold_in(
+        load_model(data_dir / "latest" / "ranking-model"), ratings.assign(user_id=new_user)
+    )
+    expected = published_recommendations(
+        ranked.model,
+        np.array([new_user]),
+        n=5,
+        min_ratings=record.min_movie_ratings,
+        min_user_ratings=record.min_user_ratings,
+        rating_model=rated,
+    )
+    assert picks == titles.loc[expected["movie_id"]].tolist()
+    printed = [float(row[1]) for row in printed_rows(again.split("Top 5 for you:")[1])]
+    assert printed == pytest.approx(expected["predicted_rating"].tolist(), abs=0.005)
 
 
 def test_rate_with_one_rating_gets_the_fallback_without_it(
@@ -132,25 +159,51 @@ def test_rate_with_one_rating_gets_the_fallback_without_it(
     assert len(picks) == 3 and titles[movie] not in picks
 
 
-def test_eval_judges_the_held_out_model_on_the_test_split(data_dir, record, capsys) -> None:
+def _printed_list(out: str) -> dict[str, list[str]]:
+    table = out.split("published list vs popularity on the held-out ratings")[1]
+    return {line.split()[0]: line.split()[1:] for line in table.splitlines()[2:5]}
+
+
+def test_eval_judges_the_published_list_on_the_test_split(data_dir, record, capsys) -> None:
     assert main(["--data-dir", str(data_dir), "eval", "-k", "5", "--threshold", "3.5"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"Run {record.run_dir}\n")
     # the planted low-rank ratings are there to be learned
     assert "model beats both baselines (RMSE and MAE)" in out
     assert "relevant: rated >= 3.5), k=5" in out
-    ranking = out.split("ranking on the same held-out ratings")[1]
-    rows = {line.split()[0]: line.split()[1:] for line in ranking.splitlines() if line.strip()}
-    assert record.holdout_model_dir is not None and record.test_path is not None
-    model = load_model(record.holdout_model_dir)
+    rows = _printed_list(out)
+    assert record.ranking_holdout_model_dir is not None and record.test_path is not None
+    assert record.holdout_model_dir is not None
     test = pd.read_parquet(record.test_path)
-    lists = model.recommend(np.unique(test["user_id"]), n=5, min_ratings=record.min_movie_ratings)
-    expected = ranking_report(lists, test, k=5, threshold=3.5)
-    keys = ("precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k")
-    assert [float(value) for value in rows["model"]] == pytest.approx(
-        [expected[key] for key in keys], abs=5e-5
+    expected = compare_rankings(
+        load_model(record.ranking_holdout_model_dir),
+        pd.read_parquet(record.train_path),
+        test,
+        k=5,
+        threshold=3.5,
+        min_ratings=record.min_movie_ratings,
+        min_user_ratings=record.min_user_ratings,
+        rating_model=load_model(record.holdout_model_dir),
     )
-    assert len(rows["popularity"]) == 4
+    keys = ("precision_at_k", "recall_at_k", "ndcg_at_k", "map_at_k", "hit_rate_at_k")
+    for label, name in (("list", "model"), ("popularity", "popularity")):
+        assert [float(value) for value in rows[label][:5]] == pytest.approx(
+            [expected[name][key] for key in keys], abs=5e-5
+        )
+    assert "the most-popular list: P@5" in out
+
+
+def test_eval_reads_the_runs_own_list_metrics_from_its_record(data_dir, record, capsys) -> None:
+    assert main(["--data-dir", str(data_dir), "eval"]) == 0
+    out = capsys.readouterr().out
+    assert "(relevant: every held-out movie), k=10" in out
+    stored = record.published_list
+    assert stored is not None
+    rows = _printed_list(out)
+    assert float(rows["list"][0]) == pytest.approx(stored.list.precision_at_k, abs=5e-5)
+    assert float(rows["popularity"][2]) == pytest.approx(stored.popularity.ndcg_at_k, abs=5e-5)
+    verdict = "beats" if stored.beats_popularity else "does not beat"
+    assert f"The published list {verdict} the most-popular list: P@10" in out
 
 
 def test_eval_of_a_run_that_held_nothing_out_says_so(data_dir, tmp_path, capsys) -> None:

@@ -26,6 +26,8 @@ CACHED_STEPS = {
     "matrices",
     "train-holdout",
     "train-final",
+    "train-ranking-holdout",
+    "train-ranking-final",
     "evaluate",
     "recommend-shard-1-of-2",
     "recommend-shard-2-of-2",
@@ -82,7 +84,7 @@ def test_a_rerun_is_cached_and_identical_and_refresh_recomputes(
     for table in ("recommendations.parquet", "similar.parquet", "metrics.json"):
         assert _digest(second.run_dir / table) == _digest(first.run_dir / table), table
     trains = sorted(p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith("train-"))
-    assert len(trains) == 2  # the held-out model and the final one, once each
+    assert len(trains) == 4  # the held-out and final rating and ranking models, once each
 
     before = _model_mtime(first)
     refreshed, states = _run(synthetic_source, tmp_path, refresh=True)
@@ -120,7 +122,9 @@ def test_changed_parameters_land_in_new_folders(harness, synthetic_source, tmp_p
     assert set(states["train"]) == {"Completed"}
     assert other.model_id != one.model_id
     folders = [p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()]
-    assert folders.count("train") == 4 and folders.count("matrices") == 1
+    # iterations is the rating model's: the ranking models stand
+    assert set(states["train-ranking-holdout"]) == set(states["train-ranking-final"]) == {"Cached"}
+    assert folders.count("train") == 6 and folders.count("matrices") == 1
     assert (one.train.final.model_dir / "model.json").is_file(), "the first model was replaced"
 
 
@@ -155,7 +159,7 @@ def test_two_overlapping_runs_do_not_mix_outputs(
         assert sorted(fits) == ["Cached", "Cached", "Completed", "Completed"], fits
     for record in (a, b):
         table = pd.read_parquet(record.run_dir / "recommendations.parquet")
-        assert set(table["model_id"]) == {record.model_id}, "a run's table holds another's rows"
+        assert set(table["model_id"]) == {record.ranking_model_id}, "a table holds another's rows"
         assert RunRecord.read(record.run_dir) == record
     latest = os.path.realpath(tmp_path / "latest")
     assert latest in {os.path.realpath(a.run_dir), os.path.realpath(b.run_dir)}

@@ -4,17 +4,21 @@ else synthetic ratings), and its parameters: one model behind the flow, the form
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import get_args
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from cofi import load_model
 from cofi.data.schema import RECOMMENDATIONS_SCHEMA, SIMILAR_SCHEMA
+from cofi.evaluation.comparison import compare_rankings
 from cofi.models.config import LAB_CONFIG, TrainConfig
 from cofi.outputs.record import RunRecord
 from cofi.settings import movielens_dir
@@ -52,11 +56,49 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
     rated = recommendations.merge(ratings, on=["user_id", "movie_id"])
     assert rated.empty, "recommended a movie the user already rated"
     assert recommendations["title"].notna().all()
-    assert (recommendations["model_id"] == record.model_id).all()
+    # ranked by the ranking model, rated by the rating model (issue 11)
+    assert (recommendations["model_id"] == record.ranking_model_id).all()
+    ranking_model, rating_model = load_model(record.ranking_model_dir), load_model(record.model_dir)
+    expected = ranking_model.recommend(
+        ranking_model.users.ids,
+        n=10,
+        min_ratings=record.min_movie_ratings,
+        min_user_ratings=record.min_user_ratings,
+    )
+    assert recommendations["movie_id"].tolist() == expected["movie_id"].tolist()
+    np.testing.assert_allclose(recommendations["score"], expected["predicted_rating"], rtol=1e-5)
+    np.testing.assert_allclose(
+        recommendations["predicted_rating"],
+        rating_model.predict(recommendations["user_id"], recommendations["movie_id"]),
+        rtol=1e-5,
+    )
+    scale = rating_model.scale
+    assert recommendations["predicted_rating"].between(scale.minimum, scale.maximum).all()
     assert not recommendations["fallback"].any()  # every user here has >= 20 ratings
 
     report = record.evaluation
     assert report["beats_baselines"] == {"rmse": True, "mae": True}
+    # the published list, judged on the held-out split: a recomputation gives the same
+    assert record.published_list is not None and record.ranking_holdout_model_dir is not None
+    again = compare_rankings(
+        load_model(record.ranking_holdout_model_dir),
+        pd.read_parquet(record.train_path),
+        pd.read_parquet(record.test_path),
+        k=10,
+        threshold=None,
+        min_ratings=record.min_movie_ratings,
+        min_user_ratings=record.min_user_ratings,
+        rating_model=load_model(record.holdout_model_dir),
+    )
+    listed = record.published_list
+    assert listed.list.model_dump() == pytest.approx(again["model"])
+    assert listed.popularity.model_dump() == pytest.approx(again["popularity"])
+    assert listed.beats_popularity == (
+        again["model"]["precision_at_k"] > again["popularity"]["precision_at_k"]
+        and again["model"]["ndcg_at_k"] > again["popularity"]["ndcg_at_k"]
+    )
+    metrics = json.loads((record.run_dir / "metrics.json").read_text())
+    assert metrics["published_list"]["beats_popularity"] == listed.beats_popularity
     # the stable split holds out about 10%, each rating by a seeded hash of its pair
     assert abs(report["n_test"] - 0.1 * len(ratings)) < 0.01 * len(ratings)
     similar = pq.read_table(record.similar)
@@ -70,7 +112,12 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
 
     # what people look at: report, learning curve and artifacts with stable keys
     latest = tmp_path / "latest"
-    assert "Top picks for user" in (latest / "report.md").read_text()
+    markdown = (latest / "report.md").read_text()
+    assert "Top picks for user" in markdown
+    verdict = "beats" if listed.beats_popularity else "does not beat"
+    assert markdown.splitlines()[2].startswith(
+        f"The published list {verdict} the most-popular list: P@10 "
+    )
     assert (latest / "learning-curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     from prefect.artifacts import Artifact
 
@@ -87,6 +134,8 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
     warm = cofi_pipeline(**source, data_dir=str(tmp_path), warm_start=True)
     assert warm.warm_start.startswith("warm start from") and "held-out" in warm.warm_start
     assert warm.train.final.warm_start_from == record.model_id
+    assert warm.train.ranking_final is not None and record.ranking_model_id is not None
+    assert warm.train.ranking_final.warm_start_from == record.ranking_model_id
     assert warm.training_steps < record.training_steps
     assert warm.evaluation["beats_baselines"] == {"rmse": True, "mae": True}
     assert (
@@ -189,3 +238,21 @@ def test_the_flow_refuses_what_the_model_refuses(tmp_path) -> None:
     with pytest.raises(Exception, match="Extra inputs are not permitted"):
         cofi_pipeline.fn(n_feature=5, data_dir=str(tmp_path))
     assert not any(tmp_path.iterdir())
+
+
+def test_the_ranking_model_is_declared_once_with_its_own_defaults() -> None:
+    schema = cofi_pipeline.parameters.model_dump()["properties"]
+    objectives = get_args(TrainConfig.model_fields["objective"].annotation)
+    assert tuple(schema["ranking_objective"]["enum"]) == (*objectives, "none")
+    assert schema["ranking_n_features"]["minimum"] == 1
+    params, _ = parse_args(["--ranking-objective", "ranking", "--ranking-n-features", "16"])
+    config = params.ranking_config()
+    assert config is not None and (config.objective, config.n_features) == ("ranking", 16)
+    # the ranking objective's own hyperparameters, not the rating model's
+    from cofi.models.config import objective_defaults
+
+    assert config.lambda_ == objective_defaults("ranking").get("lambda_", TrainConfig().lambda_)
+    assert params.train_config().objective == "biased"
+    default, _ = parse_args([])
+    assert default.ranking_objective == "ranking" and default.ranking_n_features == 64
+    assert parse_args(["--ranking-objective", "none"])[0].ranking_config() is None

@@ -205,3 +205,92 @@ def test_find_warm_start_says_why_it_starts_cold(tmp_path) -> None:
         other = TrainConfig(n_features=4).model_dump()
         found = find_warm_start.fn(latest, "ml-100k", 0.1, 0, other)
         assert found["model_dir"] is None and "with 4 features" in found["reason"]
+
+
+def test_the_ranking_model_warm_starts_from_the_published_ranking_model(tmp_path) -> None:
+    ratings = pd.DataFrame(
+        {"user_id": [1, 1, 2, 3], "movie_id": [1, 2, 2, 3], "rating": [4.0, 3.0, 5.0, 1.0]}
+    )
+    run = tmp_path / "runs" / "one"
+    cofi.fit(ratings, n_features=3, iterations=5).save(run / "model")
+    ranking = TrainConfig(objective="ranking", n_features=4, iterations=5)
+    cofi.fit(ratings, config=ranking).save(run / "ranking-model")
+    cofi.fit(ratings, config=ranking).save(tmp_path / "ranking-holdout")
+    (tmp_path / "latest").symlink_to(run)
+    latest = str(tmp_path / "latest")
+    with disable_run_logger():
+        _record(run, tmp_path / "holdout", TrainConfig(n_features=3)).write(run)
+        found = find_warm_start.fn(latest, "ml-100k", 0.1, 0, ranking.model_dump(), "abc", True)
+        assert found["model_dir"] is None and "no ranking model" in found["reason"]
+
+        summary = TrainSummary(
+            model_dir=run / "ranking-model", model_id="r", fit_seconds=1.0, n_ratings=4
+        )
+        final = TrainSummary(model_dir=run / "model", model_id="m", fit_seconds=1.0, n_ratings=4)
+        record = _record(
+            run,
+            tmp_path / "holdout",
+            TrainConfig(n_features=3),
+            ranking_config=ranking,
+            ranking_model_dir=run / "ranking-model",
+            ranking_holdout_model_dir=tmp_path / "ranking-holdout",
+            train=RunTraining(final=final, ranking_final=summary),
+        )
+        record.write(run)
+        found = find_warm_start.fn(latest, "ml-100k", 0.1, 0, ranking.model_dump(), "abc", True)
+        assert Path(found["model_dir"]).resolve() == (run / "ranking-model").resolve()
+        assert found["holdout_model_dir"] == str(tmp_path / "ranking-holdout")
+        # nothing new: the published ranking model stands
+        assert found["reason"].startswith("no new ratings")
+        assert found["train"]["final"]["model_id"] == "r"
+        # another size: it cannot start this one
+        other = ranking.model_copy(update={"n_features": 8}).model_dump()
+        found = find_warm_start.fn(latest, "ml-100k", 0.1, 0, other, "abc", True)
+        assert found["model_dir"] is None and "cold start" in found["reason"]
+
+
+def test_shards_ranked_by_one_model_and_rated_by_another_combine_to_one_table(
+    harness, ingested, tmp_path
+) -> None:
+    data = str(tmp_path)
+    scale = {"minimum": 0.5, "maximum": 5.0, "step": 0.5}
+    with disable_run_logger():
+        matrices = build_matrices.fn(
+            ingested["ratings_path"], ingested["movies_path"], data, 0.2, 3
+        )
+        args = (matrices["train_path"], matrices["movie_index_path"], scale)
+        rating = train_model.fn(*args, {"n_features": 5, "iterations": 20, "seed": 3}, data)
+        ranking = train_model.fn(
+            *args, {"objective": "ranking", "n_features": 6, "iterations": 20, "seed": 3}, data
+        )
+        movies = ingested["movies_path"]
+        one = recommend_shard.fn(
+            ranking["model_dir"], movies, data, 0, 1, 3, 5, 5, rating["model_dir"]
+        )
+        single = pd.read_parquet(combine_recommendations.fn([one], data)["path"])
+        parts = [
+            recommend_shard.fn(
+                ranking["model_dir"], movies, data, shard, 3, 3, 5, 5, rating["model_dir"]
+            )
+            for shard in range(3)
+        ]
+        three = pd.read_parquet(combine_recommendations.fn(parts, data)["path"])
+        report = evaluate_model.fn(
+            rating["model_dir"],
+            matrices["train_path"],
+            matrices["test_path"],
+            data,
+            ranking["model_dir"],
+            3,
+            5,
+            5,
+        )
+    pd.testing.assert_frame_equal(three, single)
+    assert (single["model_id"] == ranking["model_id"]).all()
+    rater = load_model(rating["model_dir"])
+    expected = rater.predict(single["user_id"], single["movie_id"])
+    scored = ~single["fallback"]
+    np.testing.assert_allclose(single.loc[scored, "predicted_rating"], expected[scored], rtol=1e-6)
+    listed = report["published_list"]
+    assert listed["k"] == 3 and set(listed) >= {"list", "popularity", "beats_popularity"}
+    json.dumps(report)
