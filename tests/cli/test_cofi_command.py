@@ -6,12 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from cli.main import main
 from cofi import load_model
+from cofi.outputs.recommendations import published_recommendations
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,8 +49,15 @@ def picks(output: str) -> list[str]:
 def test_recommend_prints_the_models_top_picks(data_dir, capsys) -> None:
     assert main(["--data-dir", str(data_dir), "recommend", "--user", "42", "-n", "5"]) == 0
     printed = picks(capsys.readouterr().out)
-    model = load_model(data_dir / "latest" / "model")
-    expected = model.recommend([42], n=5, min_ratings=5, min_user_ratings=5)
+    # ranked by the run's ranking model, with the rating model's predicted ratings
+    expected = published_recommendations(
+        load_model(data_dir / "latest" / "ranking-model"),
+        np.array([42]),
+        n=5,
+        min_ratings=5,
+        min_user_ratings=5,
+        rating_model=load_model(data_dir / "latest" / "model"),
+    )
     movies = pd.read_parquet(data_dir / "datasets" / "ml-latest-small" / "movies.parquet")
     titles = movies.set_index("movie_id").loc[expected["movie_id"], "title"].tolist()
     assert printed == titles
