@@ -145,8 +145,10 @@ class RunRecord(BaseModel):
     warm_start: str = Field(description="whether and from where training started warm, and why")
     stage_seconds: dict[str, float] = Field(
         default_factory=dict,
-        description="wall seconds of each stage (ingest, matrices, train-holdout, evaluate, "
-        "train-final, recommend, similar-movies); a cached stage takes its lookup's time",
+        description="wall seconds of each stage (ingest, matrices, train-holdout, "
+        "train-ranking-holdout, evaluate, train-final, train-ranking-final, recommend, "
+        "similar-movies); "
+        "a cached stage takes its lookup's time",
     )
 
     def write(self, path: str | Path) -> Path:
