@@ -130,12 +130,17 @@ class PipelineParameters(_TrainingParameters, DataParameters):
     """Every parameter of one ``cofi-pipeline`` run. Unknown names and bad values fail at once."""
 
     ranking_objective: RankingObjectiveName = Field(  # pyright: ignore[reportInvalidTypeForm]
-        default="ranking",
+        # ials: the best top-N lists on validation splits of ML-100K and ml-latest-small
+        # (benchmarks/choose_ranking.py), above EASE on ML-100K, level with it on ml-latest-small
+        default="ials",
         description="the objective of the model that ranks the published lists (none: the "
         "rating model ranks them); predicted_rating stays the rating model's",
     )
-    ranking_n_features: int = Field(
-        default=64, ge=1, le=4096, description="length of the ranking model's vectors"
+    ranking_n_features: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="length of the ranking model's vectors (default: its objective's, 128 for ials)",
     )
 
     holdout_fraction: Annotated[float, Option("--holdout")] = Field(
@@ -192,9 +197,10 @@ class PipelineParameters(_TrainingParameters, DataParameters):
             return None
         hyperparameters = {
             "objective": self.ranking_objective,
-            "n_features": self.ranking_n_features,
             **{name: getattr(self, name) for name in SHARED_TRAINING_FIELDS},
         }
+        if self.ranking_n_features is not None:
+            hyperparameters["n_features"] = self.ranking_n_features
         return make_config(None, hyperparameters, warm_start=warm_start)
 
 

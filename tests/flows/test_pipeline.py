@@ -244,7 +244,8 @@ def test_the_ranking_model_is_declared_once_with_its_own_defaults() -> None:
     schema = cofi_pipeline.parameters.model_dump()["properties"]
     objectives = get_args(TrainConfig.model_fields["objective"].annotation)
     assert tuple(schema["ranking_objective"]["enum"]) == (*objectives, "none")
-    assert schema["ranking_n_features"]["minimum"] == 1
+    bounded = [part for part in schema["ranking_n_features"]["anyOf"] if "minimum" in part]
+    assert bounded == [{"type": "integer", "minimum": 1, "maximum": 4096}]
     params, _ = parse_args(["--ranking-objective", "ranking", "--ranking-n-features", "16"])
     config = params.ranking_config()
     assert config is not None and (config.objective, config.n_features) == ("ranking", 16)
@@ -254,5 +255,7 @@ def test_the_ranking_model_is_declared_once_with_its_own_defaults() -> None:
     assert config.lambda_ == objective_defaults("ranking").get("lambda_", TrainConfig().lambda_)
     assert params.train_config().objective == "biased"
     default, _ = parse_args([])
-    assert default.ranking_objective == "ranking" and default.ranking_n_features == 64
+    assert default.ranking_objective == "ials" and default.ranking_n_features is None
+    ials = default.ranking_config()
+    assert ials is not None and ials.n_features == objective_defaults("ials")["n_features"]
     assert parse_args(["--ranking-objective", "none"])[0].ranking_config() is None
