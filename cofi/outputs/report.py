@@ -8,21 +8,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from cofi.evaluation.comparison import LIST_METRICS
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 _PLOT_LOCK = threading.Lock()
-
-
-#: The published list's metrics in the metrics table, as ``ranking_report`` names them.
-LIST_COLUMNS = (
-    "precision_at_k",
-    "recall_at_k",
-    "ndcg_at_k",
-    "map_at_k",
-    "hit_rate_at_k",
-    "catalog_coverage",
-)
 
 
 def metrics_rows(report: dict, published_list: dict | None = None) -> list[dict]:
@@ -32,7 +23,7 @@ def metrics_rows(report: dict, published_list: dict | None = None) -> list[dict]
     more rows, ``published list`` and ``popularity``, hold its ranking metrics; every row has
     every column (None where a metric does not apply).
     """
-    ranking = {metric: None for metric in LIST_COLUMNS} if published_list else {}
+    ranking = {metric: None for metric in LIST_METRICS} if published_list else {}
     rows = []
     for name, values in report["metrics"].items():
         rows.append(
@@ -50,7 +41,7 @@ def metrics_rows(report: dict, published_list: dict | None = None) -> list[dict]
                 {
                     "model": label,
                     **rating,
-                    **{metric: _rounded(values[metric]) for metric in LIST_COLUMNS},
+                    **{metric: _rounded(values[metric]) for metric in LIST_METRICS},
                 }
             )
     return rows
@@ -143,13 +134,13 @@ def report_markdown(
             "|---|" + "---|" * (len(names) + 1),
             *[
                 f"| {label} | "
-                + " | ".join(_cell(published_list[name][metric]) for metric in LIST_COLUMNS)
+                + " | ".join(_cell(published_list[name][metric]) for metric in LIST_METRICS)
                 + " |"
                 for label, name in (("published list", "list"), ("popularity", "popularity"))
             ],
             "| change | "
             + " | ".join(
-                "-" if gains[metric] is None else f"{gains[metric]:+.0%}" for metric in LIST_COLUMNS
+                "-" if gains[metric] is None else f"{gains[metric]:+.0%}" for metric in LIST_METRICS
             )
             + " |",
             "",
