@@ -159,10 +159,42 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
                 params.min_movie_ratings,
             )
 
+    fits = {
+        "holdout": held_out,
+        "final": final,
+        "ranking_holdout": ranking_held_out,
+        "ranking_final": ranking_final,
+    }
+    return _publish(
+        params, root, dataset, ingested, matrices, (config, ranking_config), fits,
+        evaluation, recommended, similar, (warm, ranking_warm), ratings_digest, stages,
+    )  # fmt: skip
+
+
+def _publish(
+    params: PipelineParameters,
+    root: Path,
+    dataset: str,
+    ingested: dict,
+    matrices: dict,
+    configs: tuple,
+    fits: dict,
+    evaluation: dict | None,
+    recommended: dict,
+    similar: dict | None,
+    warm_starts: tuple[dict, dict],
+    ratings_digest: str,
+    stages: Stages,
+) -> RunRecord:
+    """Gather the steps' outputs into a new run folder with its record and report, then point
+    ``latest`` at it."""
+    latest = root / "latest"
+    config, ranking_config = configs
+    warm, ranking_warm = warm_starts
     run_dir = new_run_dir(root, dataset)
     outputs = {
-        "model": model_dir,
-        "ranking-model": ranking_final and ranking_final["model_dir"],
+        "model": fits["final"]["model_dir"],
+        "ranking-model": fits["ranking_final"] and fits["ranking_final"]["model_dir"],
         "recommendations.parquet": recommended["path"],
         "similar.parquet": similar and similar["path"],
         "metrics.json": evaluation and evaluation["path"],
@@ -181,31 +213,28 @@ def cofi_pipeline(**parameters: Any) -> RunRecord:
         config=config,
         ranking_config=ranking_config,
         train=RunTraining(
-            holdout=held_out,
-            final=final,
-            ranking_holdout=ranking_held_out,
-            ranking_final=ranking_final,
+            **fits,
         ),
         ratings_digest=ratings_digest,
-        ratings_path=ratings,
-        movies_path=movies,
+        ratings_path=ingested["ratings_path"],
+        movies_path=ingested["movies_path"],
         train_path=matrices["train_path"],
         test_path=matrices["test_path"],
         n_ratings=ingested["n_ratings"],
         n_users=ingested["n_users"],
         n_movies=ingested["n_movies"],
         model_dir=run_dir / "model",
-        model_id=final["model_id"],
-        fit_seconds=final["fit_seconds"],
-        training_steps=final["steps"],
-        holdout_model_dir=held_out and held_out["model_dir"],
-        ranking_model_dir=ranking_final and run_dir / "ranking-model",
-        ranking_model_id=ranking_final and ranking_final["model_id"],
-        ranking_holdout_model_dir=ranking_held_out and ranking_held_out["model_dir"],
+        model_id=fits["final"]["model_id"],
+        fit_seconds=fits["final"]["fit_seconds"],
+        training_steps=fits["final"]["steps"],
+        holdout_model_dir=fits["holdout"] and fits["holdout"]["model_dir"],
+        ranking_model_dir=fits["ranking_final"] and run_dir / "ranking-model",
+        ranking_model_id=fits["ranking_final"] and fits["ranking_final"]["model_id"],
+        ranking_holdout_model_dir=fits["ranking_holdout"] and fits["ranking_holdout"]["model_dir"],
         evaluation=evaluation
         and {
             **{name: value for name, value in evaluation.items() if name != "published_list"},
-            "fit_seconds": held_out["fit_seconds"],
+            "fit_seconds": fits["holdout"]["fit_seconds"],
         },
         published_list=evaluation and evaluation["published_list"],
         recommendations=run_dir / "recommendations.parquet",
