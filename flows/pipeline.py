@@ -345,5 +345,6 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except CofiError as error:
-        # A problem the user can fix: one line, not a traceback.
-        sys.exit(f"cofi-pipeline: {error}")
+        # A problem the user can fix: one line, not a traceback, and status 2 as for bad options.
+        print(f"cofi-pipeline: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -167,7 +167,7 @@ def test_a_bad_file_ends_the_command_with_one_line(tmp_path) -> None:
     command = [sys.executable, "-m", "flows.pipeline", "--source", str(broken)]
     command += ["--data-dir", str(tmp_path / "data")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1
+    assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("cofi-pipeline: ") and "ratings.csv, line 2" in last
 
