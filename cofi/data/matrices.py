@@ -50,8 +50,19 @@ class IndexMap:
         return int(self.ids.shape[0])
 
     def position_of(self, ids: np.ndarray | pd.Series | list[int]) -> np.ndarray:
-        """Positions of ``ids`` (int64 array); -1 where an id is not in the map."""
-        query = np.asarray(ids, dtype=np.int64)
+        """Positions of ``ids`` (int64 array); -1 where an id is not in the map.
+
+        An id too large for int64 is not in the map either (its ids fit in int32).
+        """
+        try:
+            query = np.asarray(ids, dtype=np.int64)
+        except OverflowError:
+            values = np.asarray(ids, dtype=object)
+            low, high = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+            fits = np.vectorize(lambda value: low <= int(value) <= high, otypes=[bool])(values)
+            positions = np.full(values.shape, -1, dtype=np.int64)
+            positions[fits] = self.position_of(values[fits].astype(np.int64))
+            return positions
         if len(self) == 0:
             return np.full(query.shape, -1, dtype=np.int64)
         position = np.searchsorted(self.ids, query)
