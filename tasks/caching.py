@@ -19,7 +19,9 @@ import asyncio
 import fcntl
 import hashlib
 import inspect
+import os
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -36,6 +38,7 @@ from prefect.settings import PREFECT_HOME, PREFECT_TASKS_REFRESH_CACHE, temporar
 from prefect.transactions import get_transaction
 
 from cofi.outputs.caching import content_key, step_dir
+from cofi.outputs.publish import GRACE_SECONDS
 
 # Inputs that name a place to write, never content to read (hashed by value).
 LOCATIONS = ("data_dir",)
@@ -96,10 +99,12 @@ class FileLocks(LockManager):
 
     folder: Path
 
+    def _path(self, key: str) -> Path:
+        return self.folder / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.lock"
+
     def _open(self, key: str) -> IO[str]:
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = hashlib.sha256(key.encode()).hexdigest()[:32]
-        return open(self.folder / f"{name}.lock", "w")  # noqa: SIM115 - held past this call
+        return open(self._path(key), "a")  # noqa: SIM115 - held past this call
 
     def acquire_lock(
         self,
@@ -111,10 +116,17 @@ class FileLocks(LockManager):
         with _GUARD:
             if key in _HELD and _HELD[key][0] == holder:
                 return True
-        handle = self._open(key)
-        if not _flock(handle, fcntl.LOCK_EX, acquire_timeout):
+        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
+        while True:
+            handle = self._open(key)
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not _flock(handle, fcntl.LOCK_EX, left):
+                handle.close()
+                return False
+            if _still_linked(handle, self._path(key)):
+                break
+            # The holder before us removed the file as it let go: lock the one there now.
             handle.close()
-            return False
         with _GUARD:
             _HELD[key] = (holder, handle)
         return True
@@ -134,14 +146,37 @@ class FileLocks(LockManager):
             if held is None or held[0] != holder:
                 raise ValueError(f"{holder} does not hold the lock on {key}")
             del _HELD[key]
+        # Removed while still held, so lock files do not pile up; a waiter that then gets the
+        # removed file sees it is no longer linked and locks afresh.
+        self._path(key).unlink(missing_ok=True)
         fcntl.flock(held[1], fcntl.LOCK_UN)
         held[1].close()
+
+    def sweep(self) -> int:
+        """Remove the lock files no process holds (left by killed runs); returns how many."""
+        removed = 0
+        if not self.folder.is_dir():
+            return removed
+        for path in self.folder.glob("*.lock"):
+            try:
+                handle = open(path, "a")  # noqa: SIM115 - closed below
+            except OSError:
+                continue
+            with handle:
+                if _flock(handle, fcntl.LOCK_EX, 0) and _still_linked(handle, path):
+                    path.unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     def is_locked(self, key: str) -> bool:
         with _GUARD:
             if key in _HELD:
                 return True
-        with self._open(key) as handle:
+        try:
+            handle = open(self._path(key))  # noqa: SIM115 - closed below
+        except FileNotFoundError:
+            return False  # released locks leave no file
+        with handle:
             if _flock(handle, fcntl.LOCK_SH, 0):
                 fcntl.flock(handle, fcntl.LOCK_UN)
                 return False
@@ -160,6 +195,16 @@ class FileLocks(LockManager):
 
     async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
         return await asyncio.to_thread(self.wait_for_lock, key, timeout)
+
+
+def _still_linked(handle: IO[str], path: Path) -> bool:
+    """Whether the open lock file ``handle`` is still the file at ``path``."""
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
 
 
 def _flock(handle: IO[str], mode: int, timeout: float | None) -> bool:
@@ -219,3 +264,27 @@ def refreshing(refresh: bool) -> Iterator[None]:
     """Within the block, every cached step recomputes and overwrites its result when ``refresh``."""
     with temporary_settings({PREFECT_TASKS_REFRESH_CACHE: refresh}):
         yield
+
+
+def sweep_cache(data_dir: str | Path) -> dict[str, int]:
+    """Remove what killed runs left in the step cache: lock files no process holds, and step
+    folders with no result whose lock is free (older than the run folders' grace period, in case
+    another machine's run is writing one).
+
+    Returns:
+        How many lock files (``locks``) and step folders (``steps``) were removed.
+    """
+    manager = STEP_CACHE.lock_manager
+    assert isinstance(manager, FileLocks)
+    steps = 0
+    cache = Path(data_dir).resolve() / "cache"
+    if cache.is_dir():
+        for folder in cache.iterdir():
+            if not folder.is_dir() or folder.is_symlink() or (folder / RESULT_NAME).exists():
+                continue
+            if time.time() - folder.stat().st_mtime < GRACE_SECONDS:
+                continue
+            if not manager.is_locked(str(folder / RESULT_NAME)):
+                shutil.rmtree(folder, ignore_errors=True)
+                steps += 1
+    return {"locks": manager.sweep(), "steps": steps}

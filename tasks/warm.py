@@ -58,8 +58,9 @@ def find_warm_start(
         reason = f"the published run is of {record.dataset!r}, not {dataset!r}: cold start"
         logger.warning(reason)
         return {**found, "reason": reason}
-    model_dir = Path(latest) / ("ranking-model" if ranking else "model")
-    if ranking and record.ranking_model_dir is None:
+    # The record's own folders, not `latest`: another run may publish while this one reads.
+    model_dir = record.ranking_model_dir if ranking else record.model_dir
+    if model_dir is None:
         reason = "the published run has no ranking model: ranking model cold"
         logger.info(reason)
         return {**found, "reason": reason}
@@ -70,7 +71,7 @@ def find_warm_start(
         reason = f"{error}: cold start"
         logger.warning(reason)
         return {**found, "reason": reason}
-    found.update(model_dir=str(model_dir), from_run=str(Path(latest).resolve()))
+    found.update(model_dir=str(model_dir), from_run=str(record.run_dir))
     holdout = record.ranking_holdout_model_dir if ranking else record.holdout_model_dir
     same_split = (record.holdout_fraction, record.seed) == (holdout_fraction, seed)
     if holdout and same_split and (holdout / "model.json").is_file():

@@ -63,7 +63,9 @@ class PublishedRun:
 
     @cached_property
     def record(self) -> RunRecord:
-        path = self.latest / RECORD_NAME
+        """The published run's record, read from the folder ``latest`` pointed at when first asked:
+        everything after comes from that one run, even if another is published meanwhile."""
+        path = self.latest.resolve() / RECORD_NAME
         if not path.is_file():
             raise CofiError(
                 f"no published run in {self.data_dir} (no {path}); run `cofi run` first"
@@ -78,8 +80,7 @@ class PublishedRun:
     def model(self) -> Model:
         from cofi import load_model
 
-        self.record  # noqa: B018 - a missing run is reported before a missing model
-        return load_model(self.latest / "model")
+        return load_model(self.record.model_dir)
 
     @cached_property
     def ranking_model(self) -> Model:
@@ -89,7 +90,7 @@ class PublishedRun:
 
         if self.record.ranking_model_dir is None:
             return self.model
-        return load_model(self.latest / "ranking-model")
+        return load_model(self.record.ranking_model_dir)
 
     @cached_property
     def movies(self) -> pd.DataFrame:

@@ -1,11 +1,16 @@
 """The run record: what one pipeline run did and where its outputs are (``summary.json``).
 
-The flow writes it into the run folder before publishing; warm start, the run report and the
-``cofi`` command read it back with :meth:`RunRecord.read`.
+The flow gathers everything a reader needs into the run folder (:func:`gather`) and writes the
+record there before publishing; warm start, the run report and the ``cofi`` command read it back
+with :meth:`RunRecord.read`. Inside the file, paths are relative to the run folder, so a published
+run stays correct whatever later runs do to ``datasets/`` and ``cache/``, and the data folder can
+be moved.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cofi.errors import CofiError
 from cofi.models.config import TrainConfig
+from cofi.outputs.caching import link_or_copy
 from cofi.outputs.publish import atomic_path
 
 #: The record's file name inside a run folder.
@@ -94,7 +100,11 @@ class ListEvaluation(BaseModel):
 
 
 class RunRecord(BaseModel):
-    """One pipeline run, as written to ``<run folder>/summary.json``. Paths are absolute."""
+    """One pipeline run, as written to ``<run folder>/summary.json``.
+
+    In memory every path is absolute; in the file, those inside the run folder are relative to it
+    (:meth:`write`, :meth:`read`).
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -152,10 +162,15 @@ class RunRecord(BaseModel):
     )
 
     def write(self, path: str | Path) -> Path:
-        """Write the record as JSON to ``path`` (a file, or a run folder) atomically."""
+        """Write the record as JSON to ``path`` (a file, or a run folder) atomically; paths inside
+        :attr:`run_dir` are written relative to it."""
         target = _record_path(path)
+        run_dir = Path(self.run_dir).resolve()
+        data = _map_paths(self.model_dump(mode="json"), lambda value: _relative(value, run_dir))
+        latest = Path(self.latest).absolute()
+        data["latest"] = os.path.relpath(latest.parent.resolve() / latest.name, run_dir)
         with atomic_path(target) as staging:
-            staging.write_text(self.model_dump_json(indent=2))
+            staging.write_text(json.dumps(data, indent=2))
         return target
 
     @classmethod
@@ -172,14 +187,105 @@ class RunRecord(BaseModel):
             raise CofiError(f"{target}: no run record (has the pipeline run here?)") from None
         except OSError as error:
             raise CofiError(f"{target}: cannot read the run record: {error}") from None
+        # The folder the file is in, links resolved: a record read through `latest` stays with
+        # the run it was read from, whatever is published next.
+        run_dir = target.parent.resolve()
         try:
-            return cls.model_validate_json(text)
+            data = json.loads(text)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as error:
+            raise CofiError(f"{target}: not a valid run record (not JSON: {error})") from None
+        data = _map_paths(data, lambda value: str(run_dir / value))
+        if isinstance(data.get("latest"), str):
+            data["latest"] = os.path.normpath(run_dir / data["latest"])
+        try:
+            return cls.model_validate(data)
         except ValidationError as error:
             problems = "; ".join(
                 f"{'.'.join(str(part) for part in item['loc']) or 'file'}: {item['msg']}"
                 for item in error.errors()[:5]
             )
             raise CofiError(f"{target}: not a valid run record ({problems})") from None
+
+
+#: Where :func:`gather` places each input and output a reader of a run needs, in its folder.
+RUN_LAYOUT: dict[str, str] = {
+    "ratings_path": "ratings.parquet",
+    "movies_path": "movies.parquet",
+    "train_path": "train.parquet",
+    "test_path": "test.parquet",
+    "model_dir": "model",
+    "holdout_model_dir": "holdout-model",
+    "ranking_model_dir": "ranking-model",
+    "ranking_holdout_model_dir": "ranking-holdout-model",
+    "recommendations": "recommendations.parquet",
+    "similar": "similar.parquet",
+}
+
+#: The fits of :class:`RunTraining` and the record fields holding their models.
+_FIT_FIELDS = {
+    "holdout": "holdout_model_dir",
+    "final": "model_dir",
+    "ranking_holdout": "ranking_holdout_model_dir",
+    "ranking_final": "ranking_model_dir",
+}
+
+
+def gather(record: RunRecord) -> RunRecord:
+    """Place every file and model ``record`` names inside its run folder (hard links, or copies
+    across devices) and return the record pointing at them there.
+
+    A published run then holds all its readers need: later runs that replace ``datasets/`` and
+    ``cache/`` cannot change what it serves.
+    """
+    run_dir = Path(record.run_dir)
+    update: dict[str, Any] = {}
+    for field, name in RUN_LAYOUT.items():
+        source = getattr(record, field)
+        if source is None:
+            continue
+        target = run_dir / name
+        if Path(source).resolve() != target.resolve():
+            link_or_copy(Path(source), target)
+        update[field] = target
+    fits = {
+        fit: summary.model_copy(update={"model_dir": update[field]})
+        for fit, field in _FIT_FIELDS.items()
+        if (summary := getattr(record.train, fit)) is not None and field in update
+    }
+    update["train"] = record.train.model_copy(update=fits)
+    return record.model_copy(update=update)
+
+
+def _relative(value: str, run_dir: Path) -> str:
+    """``value`` relative to ``run_dir`` when it lies inside it (``.`` for the folder itself)."""
+    path = Path(value)
+    if not path.is_absolute():
+        return value
+    try:
+        inside = path.resolve().relative_to(run_dir)
+    except ValueError:
+        return value
+    return inside.as_posix() or "."
+
+
+def _map_paths(data: dict[str, Any], change: Any) -> dict[str, Any]:
+    """``data`` (a dumped record) with ``change`` applied to each path field's string value."""
+    fields = ["run_dir", *RUN_LAYOUT]
+    data = dict(data)
+    for field in fields:
+        if isinstance(data.get(field), str):
+            data[field] = change(data[field])
+    train = data.get("train")
+    if isinstance(train, dict):
+        data["train"] = {
+            fit: {**summary, "model_dir": change(summary["model_dir"])}
+            if isinstance(summary, dict) and isinstance(summary.get("model_dir"), str)
+            else summary
+            for fit, summary in train.items()
+        }
+    return data
 
 
 def _record_path(path: str | Path) -> Path:
