@@ -104,26 +104,66 @@ HALF_STARS = RatingScale(0.5, 5.0, 0.5)
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A GroupLens MovieLens release: where it is published and its rating scale."""
+    """A GroupLens MovieLens release: where it is published, its rating scale and its digest.
+
+    Attributes:
+        name: the release's name, e.g. ``"ml-25m"``.
+        url: the https URL of its zip archive.
+        scale: its rating scale.
+        sha256: the hex SHA-256 its zip is pinned to, or None.
+        md5: the hex MD5 its zip is pinned to, where no SHA-256 is pinned, or None. A release
+            with neither (ml-latest, ml-latest-small: GroupLens updates them in place) is
+            checked against the MD5 that files.grouplens.org publishes beside it, over https.
+    """
 
     name: str
     url: str
     scale: RatingScale
+    sha256: str | None = None
+    md5: str | None = None
 
 
 GROUPLENS_BASE_URL = "https://files.grouplens.org/datasets/movielens"
 
+
+def _release(
+    name: str, scale: RatingScale, *, sha256: str | None = None, md5: str | None = None
+) -> DatasetInfo:
+    return DatasetInfo(name, f"{GROUPLENS_BASE_URL}/{name}.zip", scale, sha256=sha256, md5=md5)
+
+
+# Pinned digests of the fixed releases. The SHA-256s are TensorFlow Datasets' recorded checksums
+# (tensorflow/datasets, tensorflow_datasets/url_checksums/movielens.txt). The MD5s of ml-10m and
+# ml-32m, which TFDS does not record, are the ones GroupLens publishes at
+# files.grouplens.org/datasets/movielens/<name>.zip.md5, as quoted by several public projects
+# (e.g. eli-osherovich/papers_with_code, datasets/movielens/dl_config.py, for ml-10m).
 KNOWN_DATASETS: dict[str, DatasetInfo] = {
-    name: DatasetInfo(name, f"{GROUPLENS_BASE_URL}/{name}.zip", scale)
-    for name, scale in [
-        ("ml-latest-small", HALF_STARS),
-        ("ml-100k", WHOLE_STARS),
-        ("ml-1m", WHOLE_STARS),
-        ("ml-10m", HALF_STARS),
-        ("ml-20m", HALF_STARS),
-        ("ml-25m", HALF_STARS),
-        ("ml-32m", HALF_STARS),
-        ("ml-latest", HALF_STARS),
+    info.name: info
+    for info in [
+        _release("ml-latest-small", HALF_STARS),
+        _release(
+            "ml-100k",
+            WHOLE_STARS,
+            sha256="50d2a982c66986937beb9ffb3aa76efe955bf3d5c6b761f4e3a7cd717c6a3229",
+        ),
+        _release(
+            "ml-1m",
+            WHOLE_STARS,
+            sha256="a6898adb50b9ca05aa231689da44c217cb524e7ebd39d264c56e2832f2c54e20",
+        ),
+        _release("ml-10m", HALF_STARS, md5="ce571fd55effeba0271552578f2648bd"),
+        _release(
+            "ml-20m",
+            HALF_STARS,
+            sha256="96f243c338a8665f6bcc89c53edf6ee39162a846940de6b7c8c48aeada765ff3",
+        ),
+        _release(
+            "ml-25m",
+            HALF_STARS,
+            sha256="8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa",
+        ),
+        _release("ml-32m", HALF_STARS, md5="d472be332d4daa821edc399621853b57"),
+        _release("ml-latest", HALF_STARS),
     ]
 }
 
