@@ -43,6 +43,7 @@ class FoldInResult:
         steps: Adam steps taken.
         cost: the final cost over the new users' ratings.
         seconds: wall time of the fit (graph tracing included).
+        skipped: ratings set aside because the model does not know their movie.
     """
 
     model: Model
@@ -50,6 +51,7 @@ class FoldInResult:
     steps: int
     cost: float
     seconds: float
+    skipped: int = 0
 
 
 def fold_in(
@@ -59,8 +61,13 @@ def fold_in(
     iterations: int = 300,
     learning_rate: float = 0.1,
     tolerance: float = 1e-7,
+    strict: bool = False,
 ) -> FoldInResult:
     """Add users that were not in training, fitting only their user-side rows.
+
+    Ratings of movies the model never saw cannot move a user's row (the movie has no features):
+    they are set aside, with their count in the log and in ``skipped``, as LensKit and implicit
+    do; ``strict=True`` refuses them instead.
 
     Args:
         model: a trained model; it is not modified.
@@ -68,19 +75,21 @@ def fold_in(
         iterations: at most this many Adam steps.
         learning_rate: Adam's initial rate; it decays by cosine to 1% over ``iterations``.
         tolerance: stop once the cost falls by less than this share over 25 steps.
+        strict: refuse ratings of unknown movies rather than set them aside.
 
     Returns:
         A :class:`FoldInResult` whose ``model`` predicts and recommends for the new users too.
 
     Raises:
         CofiError: bad ratings (missing columns, values off the model's scale, duplicates),
-            users the model already has, or movies it does not know.
+            users the model already has, movies it does not know (with ``strict``), or no
+            rating of a known movie at all.
     """
     import keras
     import tensorflow as tf
 
     started = time.perf_counter()
-    ratings = _checked(model, ratings)
+    ratings, skipped = _checked(model, ratings, strict)
     new_users = IndexMap.from_ids(ratings["user_id"].to_numpy())
     triples = RatingTriples(
         model.movies.position_of(ratings["movie_id"].to_numpy()).astype(np.int32),
@@ -131,10 +140,11 @@ def fold_in(
         "folded in %d user(s) from %d rating(s) in %d steps, %.2f s",
         len(new_users), len(ratings), steps, seconds,
     )  # fmt: skip
-    return FoldInResult(extended, new_users.ids, steps, report.history[-1][1], seconds)
+    return FoldInResult(extended, new_users.ids, steps, report.history[-1][1], seconds, skipped)
 
 
-def _checked(model: Model, ratings: pd.DataFrame) -> pd.DataFrame:
+def _checked(model: Model, ratings: pd.DataFrame, strict: bool) -> tuple[pd.DataFrame, int]:
+    """The ratings to fold in, checked, and how many were set aside (unknown movies)."""
     check_ratings(ratings, "to fold in")
     ratings = ratings[["user_id", "movie_id", "rating"]].reset_index(drop=True)
     for column in ("user_id", "movie_id"):
@@ -154,9 +164,15 @@ def _checked(model: Model, ratings: pd.DataFrame) -> pd.DataFrame:
             f"user(s) {known[:5].tolist()} are already in the model; fold-in adds new users "
             "(retrain, warm-started, to add ratings of existing users)"
         )
-    unknown = np.unique(ratings["movie_id"][model.movies.position_of(ratings["movie_id"]) < 0])
-    if unknown.size:
-        raise CofiError(
-            f"{unknown.size} movie id(s) are not in the model, e.g. {unknown[:5].tolist()}"
-        )
-    return ratings
+    is_unknown = model.movies.position_of(ratings["movie_id"].to_numpy()) < 0
+    if not is_unknown.any():
+        return ratings, 0
+    unknown = np.unique(ratings["movie_id"][is_unknown])
+    what = f"{unknown.size} movie id(s) are not in the model, e.g. {unknown[:5].tolist()}"
+    if strict:
+        raise CofiError(what)
+    if is_unknown.all():
+        raise CofiError(f"none of the ratings to fold in is of a movie the model knows: {what}")
+    skipped = int(is_unknown.sum())
+    logger.warning("fold-in sets aside %d rating(s): %s", skipped, what)
+    return ratings[~is_unknown].reset_index(drop=True), skipped

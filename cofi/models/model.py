@@ -304,13 +304,21 @@ class Model:
         iterations: int = 300,
         learning_rate: float = 0.1,
         tolerance: float = 1e-7,
+        strict: bool = False,
     ) -> Model:
         """This model plus new users fitted from ``ratings``, movies held fixed.
 
-        See :func:`cofi.models.foldin.fold_in` (which also reports steps, cost and time).
+        Ratings of movies the model does not know are set aside (logged), or refused with
+        ``strict=True``. See :func:`cofi.models.foldin.fold_in` (which also reports steps, cost,
+        time and the ratings set aside).
         """
         return fold_in(
-            self, ratings, iterations=iterations, learning_rate=learning_rate, tolerance=tolerance
+            self,
+            ratings,
+            iterations=iterations,
+            learning_rate=learning_rate,
+            tolerance=tolerance,
+            strict=strict,
         ).model
 
     # Persistence -----------------------------------------------------------------------------

@@ -86,7 +86,10 @@ def test_fold_in_keeps_existing_users_and_does_not_touch_the_model(base, planted
     "rows, message",
     [
         ({"user_id": [1], "movie_id": [100], "rating": [4.0]}, "already in the model"),
-        ({"user_id": [500], "movie_id": [9], "rating": [4.0]}, r"not in the model, e\.g\. \[9\]"),
+        (
+            {"user_id": [500], "movie_id": [9], "rating": [4.0]},
+            r"none of the ratings .* not in the model, e\.g\. \[9\]",
+        ),
         ({"user_id": [500], "movie_id": [100], "rating": [7.0]}, "row 0: rating 7 is not on"),
         ({"user_id": [500], "movie_id": [100], "rating": [3.5]}, "row 0: rating 3.5 is not on"),
         (
@@ -100,3 +103,19 @@ def test_fold_in_keeps_existing_users_and_does_not_touch_the_model(base, planted
 def test_fold_in_rejects_bad_ratings_clearly(base, rows, message) -> None:
     with pytest.raises(CofiError, match=message):
         base.fold_in(pd.DataFrame(rows))
+
+
+def test_fold_in_sets_aside_ratings_of_unknown_movies_unless_strict(base, planted, caplog) -> None:
+    from cofi.models.foldin import fold_in
+
+    new = planted[planted["user_id"] == NEW[0]]
+    unknown = pd.DataFrame({"user_id": [NEW[0]] * 2, "movie_id": [9, 10], "rating": [4.0, 2.0]})
+    with caplog.at_level("WARNING", logger="cofi"):
+        result = fold_in(base, pd.concat([new, unknown]))
+    assert result.skipped == 2
+    assert "sets aside 2 rating(s)" in caplog.text
+    # The same user as from the known ratings alone: the unknown ones changed nothing.
+    alone = fold_in(base, new)
+    np.testing.assert_allclose(result.model.W[-1], alone.model.W[-1], rtol=1e-5, atol=1e-6)
+    with pytest.raises(CofiError, match=r"2 movie id\(s\) are not in the model"):
+        base.fold_in(pd.concat([new, unknown]), strict=True)
