@@ -238,3 +238,39 @@ def test_the_installed_cofi_script_is_this_command(tmp_path) -> None:
         f"cofi: error: no published run in {tmp_path} (no {tmp_path / 'latest' / 'summary.json'});"
         " run `cofi run` first"
     )
+
+
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (["eval", "--threshold", "nan"], "--threshold: not a finite number: 'nan'"),
+        (["eval", "--threshold", "inf"], "--threshold: not a finite number: 'inf'"),
+        (["rate", "--user-id", "-5"], "--user-id: must be at least 1"),
+        (["rate", "--save-ratings", "/no/such/folder/r.csv"], "no folder '/no/such/folder'"),
+        (["recommend", "--user", "1", "-n", "0"], "-n/--n: must be at least 1, got 0"),
+        (["recommend", "--user", "7" * 10_000], "--user: too long for a number: '777"),
+        (["recommend", "--user", "\x1b[31mred"], r"not a whole number: '\x1b[31mred'"),
+        (["recommend"], "the following arguments are required: --user"),
+    ],
+)
+def test_a_bad_option_is_one_short_line_and_status_2(tmp_path, capsys, args, problem) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--data-dir", str(tmp_path), *args])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and problem in err
+    assert len(err) < 300
+
+
+def test_a_disk_error_is_one_line(tmp_path, capsys, monkeypatch) -> None:
+    import cli.verbs
+
+    def full_disk(args) -> int:
+        raise OSError(28, "No space left on device", str(tmp_path / "ratings.csv"))
+
+    monkeypatch.setattr(cli.verbs, "cmd_eval", full_disk)
+    monkeypatch.setattr("cli.main.cmd_eval", full_disk)
+    assert main(["--data-dir", str(tmp_path), "eval"]) == 2
+    assert capsys.readouterr().err == (
+        f"cofi: error: {tmp_path / 'ratings.csv'}: No space left on device\n"
+    )
