@@ -13,10 +13,20 @@ import inspect
 import json
 import types
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from prefect.utilities.callables import ParameterSchema
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import SkipJsonSchema
 
 from cofi.data.schema import KNOWN_DATASETS
 from cofi.errors import CofiError
@@ -30,6 +40,10 @@ from cofi.models.config import (
 )
 from cofi.models.objectives import OBJECTIVE_NAMES
 
+#: A field left empty means "not given": its type, or None. The form shows the type alone (a
+#: bare null would render as 'Property is type "None"'); the description says what empty means.
+Unset = SkipJsonSchema[None]
+
 
 class Option:
     """Field metadata: the command-line names of a field (default ``--field-name``)."""
@@ -37,6 +51,8 @@ class Option:
     def __init__(self, *names: str) -> None:
         self.names = names
 
+
+Model = TypeVar("Model", bound=BaseModel)
 
 #: The TrainConfig fields the flow takes, in the order the form and ``--help`` list them.
 TRAINING_FIELDS = (
@@ -58,15 +74,15 @@ TRAINING_FIELDS = (
 
 # None in these: the objective's own default, or a warm start's (filled by make_config).
 _FILLED_LATER = {
-    "lambda_": f"default {TrainConfig().lambda_:g}; "
+    "lambda_": f"empty: {TrainConfig().lambda_:g}; "
     + ", ".join(
         f"{defaults['lambda_']:g} for {name}"
         for name, defaults in OBJECTIVE_DEFAULTS.items()
         if "lambda_" in defaults
     ),
-    "learning_rate": f"default {TrainConfig().learning_rate:g}; "
+    "learning_rate": f"empty: {TrainConfig().learning_rate:g}; "
     f"{WARM_START_DEFAULTS['learning_rate']:g} for a warm start",
-    "tolerance": f"default {TrainConfig().tolerance:g}; "
+    "tolerance": f"empty: {TrainConfig().tolerance:g}; "
     f"{WARM_START_DEFAULTS['tolerance']:g} for a warm start",
 }
 
@@ -77,8 +93,9 @@ def _training_fields() -> dict[str, Any]:
         info = TrainConfig.model_fields[name]
         if name in _FILLED_LATER:
             described = f"{info.description} ({_FILLED_LATER[name]})"
-            optional = FieldInfo.merge_field_infos(info, default=None, description=described)
-            fields[name] = (info.annotation | None, optional)
+            # The bounds on the value itself, so that None (empty) is not checked against them.
+            bounded = Annotated[(info.annotation, *info.metadata)]  # type: ignore[valid-type]
+            fields[name] = (bounded | Unset, Field(default=None, description=described))
         else:
             fields[name] = (info.annotation, FieldInfo.merge_field_infos(info))
     return fields
@@ -96,28 +113,31 @@ class DataParameters(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    dataset: str = Field(
+    dataset: DatasetName = Field(  # pyright: ignore[reportInvalidTypeForm]
         default="ml-latest-small",
-        description=f"a GroupLens dataset: one of {', '.join(KNOWN_DATASETS)}",
+        description="a GroupLens dataset, found in $COFI_MOVIELENS_DIR or downloaded "
+        "(ignored when source is given)",
     )
-    source: str | None = Field(
-        default=None, description="a local folder, .zip or URL holding a GroupLens dataset"
+    source: str | Unset = Field(
+        default=None,
+        description="a local folder, .zip or URL holding a GroupLens dataset (empty: dataset)",
     )
-    data_dir: str | None = Field(
-        default=None, description="output folder (default: $COFI_DATA_DIR or ./data)"
+    data_dir: str | Unset = Field(
+        default=None, description="output folder (empty: $COFI_DATA_DIR or ./data)"
     )
     quarantine: bool = Field(
         default=False, description="set bad rows aside in quarantine.csv instead of failing"
     )
 
-    @model_validator(mode="after")
-    def _known_dataset(self) -> DataParameters:
-        if self.dataset not in KNOWN_DATASETS and not self.source:
-            raise ValueError(
-                f"unknown dataset {self.dataset!r}; known: {sorted(KNOWN_DATASETS)}, or pass source"
-            )
-        return self
+    @field_validator("source", "data_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        # A text field cleared in the form may come back as "".
+        return None if isinstance(value, str) and not value.strip() else value
 
+
+#: What ``dataset`` may name: a GroupLens dataset cofi knows (``source`` takes any other).
+DatasetName = Literal[tuple(KNOWN_DATASETS)]  # type: ignore[valid-type]
 
 #: What ``ranking_objective`` may name: a registered objective, or none (the rating model ranks).
 RankingObjectiveName = Literal[(*OBJECTIVE_NAMES, "none")]  # type: ignore[valid-type]
@@ -136,11 +156,9 @@ class PipelineParameters(_TrainingParameters, DataParameters):
         description="the objective of the model that ranks the published lists (none: the "
         "rating model ranks them); predicted_rating stays the rating model's",
     )
-    ranking_n_features: int | None = Field(
+    ranking_n_features: Annotated[int, Field(ge=1, le=4096)] | Unset = Field(
         default=None,
-        ge=1,
-        le=4096,
-        description="length of the ranking model's vectors (default: its objective's, 128 for ials)",
+        description="length of the ranking model's vectors (empty: its objective's, 128 for ials)",
     )
 
     holdout_fraction: Annotated[float, Option("--holdout")] = Field(
@@ -224,6 +242,9 @@ class LaunchOptions(BaseModel):
     dask_address: str | None = Field(
         default=None, description="run the scoring shards on an existing Dask cluster (tcp://...)"
     )
+    debug: bool = Field(
+        default=False, description="on a failure, show the traceback, not only its one line"
+    )
 
 
 #: The grid swept when none is given: the two hyperparameters that matter most.
@@ -233,22 +254,22 @@ DEFAULT_GRID: dict[str, list[Any]] = {"n_features": [10, 30], "lambda_": [5.0, 1
 class SweepParameters(DataParameters):
     """Every parameter of one ``cofi-sweep`` run. Unknown names and bad values fail at once."""
 
-    grid: dict[str, list[Any]] | None = Field(
+    grid: dict[str, list[Any]] | Unset = Field(
         default=None,
         description=(
             "TrainConfig field -> values, every combination tried, e.g. "
             f"'{{\"n_features\": [10, 30]}}' (without grid or random: {json.dumps(DEFAULT_GRID)})"
         ),
     )
-    random: dict[str, list[Any] | dict[str, Any]] | None = Field(
+    random: dict[str, list[Any] | dict[str, Any]] | Unset = Field(
         default=None,
         description=(
             'TrainConfig field -> a list of choices or {"low", "high", "log"}, for a seeded '
             "random search of n_samples configurations"
         ),
     )
-    n_samples: int | None = Field(
-        default=None, ge=1, description="configurations a random search draws"
+    n_samples: Annotated[int, Field(ge=1)] | Unset = Field(
+        default=None, description="configurations a random search draws (random only)"
     )
     seed: int = Field(default=0, ge=0, description="seeds the splits, the search and training")
     metric: Metric = Field(
@@ -332,6 +353,23 @@ def takes(model: type[BaseModel]) -> Callable[[Callable], Callable]:
     return decorate
 
 
+def form_schema(schema: ParameterSchema) -> ParameterSchema:
+    """A flow's parameter schema as a deployment should hold it: a field that may be left empty
+    (default None) shows its type alone, without ``"default": null``.
+
+    Prefect's validation (the API's, the form's) lets a field without a default be null, but
+    refuses null where the schema's default is null and the type is not; left in, a form that
+    sends the defaults back would be refused.
+    """
+    properties = {
+        name: {
+            key: value for key, value in field.items() if not (key == "default" and value is None)
+        }
+        for name, field in schema.properties.items()
+    }
+    return schema.model_copy(update={"properties": properties})
+
+
 def add_options(parser: argparse.ArgumentParser, model: type[BaseModel]) -> None:
     """An option for each field of ``model``: ``--field-name`` (or its :class:`Option` names).
 
@@ -377,11 +415,29 @@ def parse(
             for model in models
         ]
     except ValidationError as error:
-        parser.error("; ".join(_problem(item) for item in error.errors()))
+        parser.error(problems(error))
+
+
+def validated(model: type[Model], values: dict[str, Any]) -> Model:
+    """``model(**values)``, or a CofiError that lists each problem on one line."""
+    try:
+        return model(**values)
+    except ValidationError as error:
+        raise CofiError(f"bad parameters: {problems(error)}") from None
+
+
+def problems(error: ValidationError) -> str:
+    """One line naming each bad field and what is wrong with it."""
+    items = error.errors()
+    # A value that may be empty fails both branches of its union; "should be None" says nothing.
+    told = [item for item in items if item["type"] != "none_required"] or items
+    lines = dict.fromkeys(_problem(item) for item in told)
+    return "; ".join(lines)
 
 
 def _problem(item: Any) -> str:
-    where = ".".join(str(part) for part in item["loc"])
+    # The field's name, without the union branch pydantic adds (lambda_.constrained-float).
+    where = str(item["loc"][0]) if item["loc"] else ""
     message = item["msg"].removeprefix("Value error, ")
     return f"{where}: {message}" if where else message
 
@@ -398,6 +454,12 @@ def _json_object(text: str) -> dict:
 
 def _without_none(annotation: Any) -> Any:
     if get_origin(annotation) in (Union, types.UnionType):
-        [inner] = [arg for arg in get_args(annotation) if arg is not type(None)]
+        [inner] = [arg for arg in get_args(annotation) if not _is_none(arg)]
         return inner
     return annotation
+
+
+def _is_none(annotation: Any) -> bool:
+    if get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return annotation is type(None)

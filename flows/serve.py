@@ -20,6 +20,7 @@ from prefect import serve
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron, Schedule
 
+from flows.parameters import form_schema
 from flows.pipeline import cofi_pipeline
 from flows.sweep import cofi_sweep
 
@@ -60,6 +61,9 @@ def deployments(nightly_cron: str = DEFAULT_NIGHTLY_CRON) -> list[RunnerDeployme
         tags=[*TAGS, "weekly", "sweep"],
         description="Score the default hyperparameter grid on validation ratings.",
     )
+    for deployment in (nightly, weekly):
+        # The form and the API take an empty optional field (None) as it is.
+        deployment._parameter_openapi_schema = form_schema(deployment._parameter_openapi_schema)
     return [nightly, weekly]
 
 

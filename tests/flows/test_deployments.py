@@ -82,3 +82,21 @@ def test_prefect_yaml_matches_the_served_deployments() -> None:
         assert schedule.get("active", True) is True
         assert deployment["parameters"] == served[name].parameters
         assert set(deployment["tags"]) == set(served[name].tags)
+
+
+def test_the_served_forms_refuse_bad_values_and_take_empty_optional_fields() -> None:
+    from prefect.utilities.schema_tools.validation import validate
+
+    [nightly, weekly] = serve.deployments()
+    schema = nightly._parameter_openapi_schema.model_dump()
+    # what the API (and so the form) checks before a run exists
+    refused = {"n_features": 0, "holdout_fraction": 1.5, "dataset": "ml-nope", "top_n": 0}
+    for name, value in refused.items():
+        assert validate({name: value}, schema, preprocess=True, ignore_required=True), name
+    taken = {"lambda_": None, "source": None, "ranking_n_features": None, "n_features": 8}
+    assert validate(taken, schema, preprocess=True, ignore_required=True) == []
+    for deployment in (nightly, weekly):
+        properties = deployment._parameter_openapi_schema.model_dump()["properties"]
+        for name, field in properties.items():
+            assert "anyOf" not in field and field.get("default", 0) is not None, name
+            assert field["description"], name
