@@ -7,6 +7,7 @@ import time
 import pandas as pd
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.context import TaskRunContext
 
 import cofi
 from cofi.data.schema import RatingScale
@@ -41,9 +42,15 @@ def train_model(
     ratings = read_ratings(ratings_path)
     movie_ids = pd.read_parquet(movie_index_path)["movie_id"].to_numpy()
 
-    progress_id = create_progress_artifact(
-        0.0, key="cofi-training-progress", description=f"training on {len(ratings):,} ratings"
+    train_config = TrainConfig(**config)
+    # Which fit this is (train-holdout, train-final, ...): the name the flow gave the task run.
+    context = TaskRunContext.get()
+    fit = context.task_run.name if context else "train"
+    what = (
+        f"{fit}: {train_config.objective}, {train_config.n_features} features, "
+        f"on {len(ratings):,} ratings" + (" (warm start)" if warm_start_dir else "")
     )
+    progress_id = create_progress_artifact(0.0, key="cofi-training-progress", description=what)
 
     def progress(iteration: int, iterations: int, cost: float) -> None:
         logger.info("step %d/%d: cost %.4f", iteration, iterations, cost)
@@ -55,14 +62,17 @@ def train_model(
     started = time.perf_counter()
     model = cofi.fit(
         ratings,
-        TrainConfig(**config),
+        train_config,
         scale=RatingScale(**scale),
         movie_ids=movie_ids,
         callback=progress,
         warm_start=warm,
     )
     seconds = time.perf_counter() - started
-    update_progress_artifact(progress_id, 100.0, description=f"done in {seconds:.1f} s")
+    steps = model.loss_history[-1][0] if model.loss_history else 0
+    update_progress_artifact(
+        progress_id, 100.0, description=f"{what}: {steps} steps in {seconds:.1f} s"
+    )
     model_dir = str(step_folder(data_dir) / "model")
     model.save(model_dir)
     logger.info(
@@ -74,6 +84,6 @@ def train_model(
         "fit_seconds": round(seconds, 3),
         "final_cost": model.loss_history[-1][1] if model.loss_history else None,
         "n_ratings": len(ratings),
-        "steps": model.loss_history[-1][0] if model.loss_history else 0,
+        "steps": steps,
         "warm_start_from": warm.model_id if warm is not None else None,
     }

@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 from matplotlib.patches import Rectangle
 
-from cofi.outputs.report import metrics_rows, plot_run, report_markdown, run_figure
+from cofi.outputs.report import (
+    cost_as_rmse,
+    list_concentration,
+    metrics_rows,
+    plot_run,
+    rating_verdict,
+    report_markdown,
+    run_figure,
+)
 
 EVALUATION = {
     "n_test": 1000,
@@ -21,7 +29,7 @@ EVALUATION = {
     },
     "beats_baselines": {"rmse": True, "mae": True},
 }
-CURVES = {"final model": [(20, 36000.0), (40, 34000.0)], "held-out model": [(20, 33000.0)]}
+CURVES = {"final model": [(20, 0.95), (40, 0.9)], "held-out model": [(20, 0.93)]}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -42,10 +50,11 @@ def test_the_learning_curve_panel_draws_each_curve_as_given() -> None:
     assert len(figure.axes) == 1
     assert figure.get_suptitle() == "run 7"
     assert axis.get_title() == "learning curve"
+    # one linear scale for training costs (as RMSE) and held-out errors: no scientific notation
     assert (axis.get_xlabel(), axis.get_ylabel(), axis.get_yscale()) == (
         "iteration (or epoch)",
-        "cost J",
-        "log",
+        "error per rating (RMSE)",
+        "linear",
     )
     # An empty history draws no line (and no legend entry).
     lines = {line.get_label(): line for line in axis.get_lines()}
@@ -56,6 +65,19 @@ def test_the_learning_curve_panel_draws_each_curve_as_given() -> None:
         assert list(lines[label].get_ydata()) == list(costs)
     legend = axis.get_legend()
     assert [text.get_text() for text in legend.get_texts()] == ["final model", "held-out model"]
+
+
+def test_the_curves_panel_marks_the_held_out_rmse_of_the_model_and_the_best_baseline() -> None:
+    axis = run_figure(CURVES, evaluation=EVALUATION).axes[0]
+    lines = {line.get_label(): line for line in axis.get_lines()}
+    assert list(lines["held-out RMSE (test)"].get_ydata()) == [0.85, 0.85]
+    assert list(lines["movie_mean held-out RMSE"].get_ydata()) == [0.98, 0.98]
+
+
+def test_a_cost_history_becomes_an_error_per_rating() -> None:
+    # J = 1/2 * sum of squared errors: 4 ratings each off by 1 cost 2, an RMSE of 1
+    assert cost_as_rmse([(0, 2.0), (10, 0.5)], 4) == [(0, 1.0), (10, 0.5)]
+    assert cost_as_rmse([(0, 2.0)], 0) == []
 
 
 def test_the_metrics_panel_shows_each_model_rmse_and_mae() -> None:
@@ -116,6 +138,12 @@ def _section(text: str, heading: str) -> list[str]:
 def test_the_report_lists_data_parameters_metrics_and_outputs() -> None:
     text = _report(EVALUATION)
     assert text.splitlines()[0] == "# cofi run report"
+    # it opens with the verdict, before any parameter
+    assert text.splitlines()[2] == (
+        "The rating model beats the baselines on 1,000 held-out ratings: "
+        "RMSE 0.850 vs 0.980 for movie_mean (-13%)."
+    )
+    assert text.index("RMSE") < text.index("## Parameters")
     assert "**Data**: 12,345 ratings from 2 users on 3 movies." in text
     assert _section(text, "## Parameters") == [
         "| parameter | value |",
@@ -248,7 +276,102 @@ def test_metrics_rows_add_the_list_and_popularity_with_every_column() -> None:
         "movie_mean",
         "published list",
         "popularity",
+        "change (relative)",
     ]
     assert all(row.keys() == rows[0].keys() for row in rows)
     assert rows[3]["precision_at_k"] == 0.3 and rows[3]["rmse"] is None
     assert rows[0]["ndcg_at_k"] is None
+
+
+def test_concentration_counts_distinct_movies_popular_rows_and_the_most_held_movie() -> None:
+    # movie 1 is rated 3 times, 2 twice, 3 and 4 once: with n_popular=2, {1, 2} are popular
+    ratings = pd.DataFrame({"user_id": [1, 2, 3, 1, 2, 3, 4], "movie_id": [1, 1, 1, 2, 2, 3, 4]})
+    lists = pd.DataFrame({"user_id": [1, 1, 2, 2, 3, 3], "movie_id": [3, 4, 3, 1, 3, 2]})
+    titles = pd.Series({3: "Heat (1995)"})
+    figures = list_concentration(lists, ratings, n_popular=2, titles=titles)
+    assert figures == {
+        "rows": 6,
+        "distinct_movies": 4,
+        "share_in_top_50": pytest.approx(2 / 6),
+        "top_movie": 3,
+        "share_with_top_movie": 1.0,
+        "top_title": "Heat (1995)",
+    }
+    assert list_concentration(lists.iloc[:0], ratings)["share_in_top_50"] is None
+
+
+CONCENTRATION = {
+    "list": {
+        "rows": 20,
+        "distinct_movies": 12,
+        "share_in_top_50": 0.485,
+        "top_movie": 3,
+        "share_with_top_movie": 0.47,
+        "top_title": "Heat (1995)",
+    },
+    "popularity": {
+        "rows": 20,
+        "distinct_movies": 4,
+        "share_in_top_50": 1.0,
+        "top_movie": 1,
+        "share_with_top_movie": 1.0,
+        "top_title": None,
+    },
+}
+
+
+def test_the_report_leads_with_the_verdict_then_the_run_then_the_parameters_as_used() -> None:
+    text = report_markdown(
+        counts={"n_ratings": 1, "n_users": 1, "n_movies": 1},
+        parameters={"dataset": "ml-100k", "holdout_fraction": 0.1},
+        evaluation=EVALUATION,
+        sample_user=None,
+        sample_picks=None,
+        paths={"model": "runs/ml-100k-1/model"},
+        published_list=PUBLISHED_LIST,
+        title="ml-100k: biased, 30 features, 100,000 ratings",
+        run={"model_id": "abc123", "fit_seconds": 5.44, "steps": 120, "fallback_users": 3},
+        concentration=CONCENTRATION,
+        configs={"rating model": {"objective": "biased", "lambda_": 15.0}, "ranking model": {}},
+    )
+    lines = text.splitlines()
+    assert lines[0] == "# cofi run report: ml-100k: biased, 30 features, 100,000 ratings"
+    assert lines[2].startswith("The published list beats the most-popular list")
+    assert lines[4].startswith("The rating model beats the baselines")
+    verdict = _section(text, "## Held-out evaluation (1,000 ratings)")
+    assert verdict  # the detail follows the verdict table
+    table = text[text.index("| every user's top 10") : text.index("**Run**")]
+    assert "| P@10 | 0.3000 | 0.2000 | +50% |" in table
+    assert "| distinct movies in the lists | 12 | 4 | +200% |" in table
+    assert "| rows among the 50 most-rated movies | 48.5% | 100.0% | - |" in table
+    assert (
+        "| users whose list holds its most frequent movie | 47% (Heat (1995)) | 100% (movie 1) | - |"
+        in table
+    )
+    assert (
+        "**Run**: model `abc123` fitted in 5.4 s (120 steps); "
+        "3 user(s) got the popular fallback." in text
+    )
+    assert text.index("**Run**") < text.index("## Parameters")
+    # the objective's default lambda, resolved, is shown; a field a model lacks is "-"
+    assert "| training (as used) | rating model | ranking model |" in text
+    assert "| lambda_ | 15 | - |" in text
+    assert _section(text, "## Outputs") == ["- model: `runs/ml-100k-1/model`"]
+
+
+def test_metrics_rows_carry_the_concentration_and_the_relative_change() -> None:
+    rows = metrics_rows(EVALUATION, PUBLISHED_LIST, CONCENTRATION)
+    assert [row["model"] for row in rows][-3:] == [
+        "published list",
+        "popularity",
+        "change (relative)",
+    ]
+    assert all(row.keys() == rows[0].keys() for row in rows)
+    assert rows[-3]["share_in_top_50"] == 0.485 and rows[-2]["distinct_movies"] == 4
+    assert rows[-1]["precision_at_k"] == 0.5 and rows[-1]["distinct_movies"] == 2.0
+    assert rows[0]["share_in_top_50"] is None
+
+
+def test_the_rating_verdict_says_when_the_model_loses() -> None:
+    losing = {**EVALUATION, "beats_baselines": {"rmse": False, "mae": True}}
+    assert rating_verdict(losing).startswith("The rating model does not beat the baselines")
