@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from prefect import flow  # noqa: E402
+from prefect.runtime import flow_run  # noqa: E402
 
 from cofi import settings  # noqa: E402
 from cofi.data.ingest import read_manifest  # noqa: E402
@@ -27,14 +29,17 @@ from cofi.models.config import TrainConfig  # noqa: E402
 from cofi.outputs.caching import file_digest, link_or_copy  # noqa: E402
 from cofi.outputs.publish import new_run_dir  # noqa: E402
 from cofi.outputs.record import RunRecord, RunTraining  # noqa: E402
+from flows import failures  # noqa: E402
 from flows.parameters import (  # noqa: E402
     LAB_CONFIG,
     LAB_FIELDS,
+    TRAINING_FIELDS,
     LaunchOptions,
     PipelineParameters,
     add_options,
     parse,
     takes,
+    validated,
 )
 from flows.stages import Stages  # noqa: E402
 from tasks.caching import refreshing  # noqa: E402
@@ -49,18 +54,44 @@ from tasks.warm import find_warm_start  # noqa: E402
 
 NO_WARM_START = {"model_dir": None, "holdout_model_dir": None, "train": None}
 
+# A user's failure is logged as one line, without Prefect's traceback, in this process (the
+# command, `flows.serve` and a worker's flow-run process all import this module).
+failures.install()
 
-@flow(name="cofi-pipeline", log_prints=True, flow_run_name="{dataset}-{objective}-{n_features}f")
+
+def run_name() -> str:
+    """The flow run's name: dataset, objective and size, then a stamp that tells runs apart,
+    e.g. ``ml-latest-small-biased-30f-1201-0300-a1b2`` (UTC month-day-hour-minute, run id)."""
+    parameters = flow_run.get_parameters()
+    dataset = dataset_key(parameters.get("dataset"), parameters.get("source"))
+    objective = parameters.get("objective", "biased")
+    n_features = parameters.get("n_features", TrainConfig().n_features)
+    stamp = time.strftime("%m%d-%H%M", time.gmtime())
+    return f"{dataset}-{objective}-{n_features}f-{stamp}-{(flow_run.get_id() or '')[:4]}"
+
+
+@flow(name="cofi-pipeline", log_prints=True, flow_run_name=run_name)
 @takes(PipelineParameters)
 def cofi_pipeline(**parameters: Any) -> RunRecord:
     """Recompute recommendations for every user from a MovieLens dataset.
 
     Takes the fields of :class:`flows.parameters.PipelineParameters`, and returns the run's
     :class:`cofi.outputs.record.RunRecord`, also written to its folder as ``summary.json``.
+    A failure the user can fix (bad data or parameters, a full or read-only disk) fails the run
+    with its one-line reason as the state message; calling the flow raises it.
     """
-    params = PipelineParameters(**parameters)
-    # Absolute, so the record's paths work from any working directory.
-    root = (Path(params.data_dir) if params.data_dir else settings.data_dir()).resolve()
+    try:
+        return _pipeline(validated(PipelineParameters, parameters))
+    except Exception as error:
+        state = failures.failed(error)
+        if state is None:
+            raise
+        return state  # type: ignore[return-value]
+
+
+def _pipeline(params: PipelineParameters) -> RunRecord:
+    """The pipeline's steps, wired."""
+    root = _data_folder(params.data_dir)
     data, latest = str(root), root / "latest"
     dataset = dataset_key(params.dataset, params.source)
     stages = Stages()
@@ -251,9 +282,26 @@ def _publish(
     )
     # The run folder is complete, record included, before `latest` points at it.
     record.write(run_dir)
-    write_report(str(run_dir), params.model_dump(exclude_none=True, exclude={"data_dir"}))
+    # The run's own parameters; the models' configurations, resolved, come from the record.
+    own = params.model_dump(
+        exclude_none=True, exclude={"data_dir", "ranking_n_features", *TRAINING_FIELDS}
+    )
+    write_report(str(run_dir), own)
     publish_run(str(run_dir), str(latest))
     return record
+
+
+def _data_folder(data_dir: str | None) -> Path:
+    """The data folder, absolute (so the record's paths work from anywhere), made and checked
+    writable before any step runs: a file in its place, a read-only or full disk fail here."""
+    root = (Path(data_dir) if data_dir else settings.data_dir()).resolve()
+    if root.exists() and not root.is_dir():
+        raise CofiError(f"{root}: the data folder is a file, not a folder")
+    root.mkdir(parents=True, exist_ok=True)
+    probe = root / f".cofi-write-test-{os.getpid()}"
+    probe.write_bytes(b"cofi")
+    probe.unlink()
+    return root
 
 
 def _warm_start(
@@ -309,19 +357,35 @@ def with_task_runner(dask_workers: int | None, dask_address: str | None):
     if dask_address:
         runner = DaskTaskRunner(address=dask_address)
     else:
-        runner = DaskTaskRunner(cluster_kwargs={"n_workers": dask_workers, "threads_per_worker": 1})
+        runner = DaskTaskRunner(cluster_kwargs=local_cluster(dask_workers))
     return cofi_pipeline.with_options(task_runner=runner)
+
+
+def local_cluster(n_workers: int) -> dict[str, Any]:
+    """The settings of a local Dask cluster: its dashboard on loopback only (Dask's default
+    listens on every interface), on 8787 or, when taken, a free port."""
+    return {"n_workers": n_workers, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:8787"}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the flow once with the options in ``argv``; print where its outputs are.
 
-    Raises:
-        CofiError: the data or a parameter is wrong (the command line prints it as one line).
+    Returns:
+        The exit status: 0, 2 for a failure the user can fix (bad data or parameters, a full or
+        read-only disk; told in one line), 1 for any other (one line; ``--debug`` raises it).
     """
     params, options = parse_args(argv)
     flow_to_run = with_task_runner(options.dask_workers, options.dask_address)
-    record = flow_to_run(**params.model_dump())
+    try:
+        record = flow_to_run(**params.model_dump())
+    except Exception as error:
+        if options.debug:
+            raise
+        told = failures.reason(error)
+        if told is None:
+            told = f"unexpected {type(error).__name__}: {error} (--debug shows the traceback)"
+        print(f"cofi-pipeline: {' '.join(told.split())}", file=sys.stderr)
+        return 2 if failures.reason(error) else 1
     print()
     if record.evaluation:
         print(format_report(record.evaluation))
@@ -342,9 +406,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except CofiError as error:
-        # A problem the user can fix: one line, not a traceback, and status 2 as for bad options.
-        print(f"cofi-pipeline: {error}", file=sys.stderr)
-        sys.exit(2)
+    sys.exit(main())

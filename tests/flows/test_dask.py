@@ -22,3 +22,17 @@ def test_dask_shards_match_the_single_process_run(harness, ratings_source, tmp_p
     assert sharded.recommendation_rows == len(expected)
     pd.testing.assert_frame_equal(got, expected)
     assert sharded.model_id == single.model_id
+
+
+def test_the_dask_dashboard_listens_on_loopback_only() -> None:
+    from distributed import LocalCluster
+
+    from flows.pipeline import local_cluster, with_task_runner
+
+    runner = with_task_runner(dask_workers=2, dask_address=None).task_runner
+    assert runner.cluster_kwargs == local_cluster(2)
+    settings = {**local_cluster(1), "n_workers": 0}
+    with LocalCluster(**settings) as cluster:
+        hosts = {sock.getsockname()[0] for sock in cluster.scheduler.http_server._sockets.values()}
+        assert hosts == {"127.0.0.1"}
+        assert cluster.dashboard_link.startswith("http://127.0.0.1:")

@@ -129,6 +129,26 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
     ):
         assert Artifact.get(key) is not None, key
     assert "RMSE" in Artifact.get("cofi-report").data
+    # the verdict first, then the run, the parameters as used, outputs from the data folder
+    lines = markdown.splitlines()
+    assert lines[0].startswith(f"# cofi run report: {record.dataset}: biased, 30 features, ")
+    assert lines[4].startswith("The rating model beats the baselines on ")
+    assert "| rows among the 50 most-rated movies |" in markdown
+    assert f"**Run**: model `{record.model_id}` fitted in " in markdown
+    assert markdown.index("**Run**") < markdown.index("## Parameters")
+    assert "| training (as used) | rating model | ranking model |" in markdown
+    assert f"| lambda_ | {record.config.lambda_:g} | " in markdown
+    outputs = markdown[markdown.index("## Outputs") :]
+    assert str(tmp_path) not in outputs and "- model: `runs/" in outputs
+    metrics_artifact = Artifact.get("cofi-eval-metrics")
+    assert metrics_artifact.description.startswith("The published list ")
+    assert f"Model {record.model_id}, fitted in " in metrics_artifact.description
+    curve_artifact = Artifact.get("cofi-learning-curve")
+    assert curve_artifact.type == "markdown"
+    assert curve_artifact.data.startswith(f"![learning curve: {record.dataset}: biased")
+    assert Artifact.get("cofi-training-progress").description.startswith(
+        "train-ranking-final: ials, 128 features, on "
+    )
 
     # a warm-started run starts from the published model and, converged, stops sooner
     warm = cofi_pipeline(**source, data_dir=str(tmp_path), warm_start=True)
@@ -220,7 +240,7 @@ def test_options_keep_their_names_and_fill_only_what_is_given() -> None:
     [
         (["--n-features", "0"], "n_features: Input should be greater than or equal to 1"),
         (["--objective", "nope"], "invalid choice: 'nope'"),
-        (["--dataset", "ml-nope"], "unknown dataset 'ml-nope'"),
+        (["--dataset", "ml-nope"], "invalid choice: 'ml-nope'"),
         (["--warm-start", "--validation-fraction", "0.1"], "use one or the other"),
         (["--holdout", "1"], "holdout_fraction: Input should be less than 1"),
     ],
@@ -233,19 +253,42 @@ def test_a_bad_option_is_refused_before_anything_runs(argv, problem, capsys) -> 
 
 
 def test_the_flow_refuses_what_the_model_refuses(tmp_path) -> None:
-    with pytest.raises(Exception, match="unknown dataset"):
-        cofi_pipeline.fn(dataset="ml-nope", data_dir=str(tmp_path))
-    with pytest.raises(Exception, match="Extra inputs are not permitted"):
-        cofi_pipeline.fn(n_feature=5, data_dir=str(tmp_path))
+    # Failed, with the one-line reason as its message, before anything is written
+    state = cofi_pipeline.fn(dataset="ml-nope", data_dir=str(tmp_path))
+    assert state.is_failed() and state.message.startswith(
+        "bad parameters: dataset: Input should be"
+    )
+    state = cofi_pipeline.fn(n_feature=5, data_dir=str(tmp_path))
+    assert state.message == "bad parameters: n_feature: Extra inputs are not permitted"
+    state = cofi_pipeline.fn(warm_start=True, validation_fraction=0.1, data_dir=str(tmp_path))
+    assert "use one or the other" in state.message
     assert not any(tmp_path.iterdir())
+
+
+def test_the_form_has_no_null_field_and_describes_every_field() -> None:
+    from prefect.utilities.callables import parameter_schema
+
+    properties = parameter_schema(cofi_pipeline).model_dump()["properties"]
+    for name, field in properties.items():
+        # anyOf [..., null] renders as 'Property is type "None"' in the form
+        assert "anyOf" not in field and field.get("type") not in (None, "null"), name
+        assert field["description"], name
+    # dataset is a choice; source takes any path or URL
+    assert properties["dataset"]["enum"][:2] == ["ml-latest-small", "ml-100k"]
+    assert properties["source"]["type"] == "string"
+    # an optional value keeps its bounds
+    assert (properties["lambda_"]["type"], properties["lambda_"]["minimum"]) == ("number", 0.0)
+    # a field cleared in the form is not given
+    params = PipelineParameters(source="", data_dir=" ", lambda_=None)
+    assert (params.source, params.data_dir, params.lambda_) == (None, None, None)
 
 
 def test_the_ranking_model_is_declared_once_with_its_own_defaults() -> None:
     schema = cofi_pipeline.parameters.model_dump()["properties"]
     objectives = get_args(TrainConfig.model_fields["objective"].annotation)
     assert tuple(schema["ranking_objective"]["enum"]) == (*objectives, "none")
-    bounded = [part for part in schema["ranking_n_features"]["anyOf"] if "minimum" in part]
-    assert bounded == [{"type": "integer", "minimum": 1, "maximum": 4096}]
+    bounded = schema["ranking_n_features"]
+    assert (bounded["type"], bounded["minimum"], bounded["maximum"]) == ("integer", 1, 4096)
     params, _ = parse_args(["--ranking-objective", "ranking", "--ranking-n-features", "16"])
     config = params.ranking_config()
     assert config is not None and (config.objective, config.n_features) == ("ranking", 16)
