@@ -22,6 +22,8 @@ REGISTRY: dict[str, str] = {
     "ranking": "cofi.models.objectives.ranking:RankingObjective",
     "ials": "cofi.models.objectives.ials:IALSObjective",
     "mnar": "cofi.models.objectives.mnar:MNARObjective",
+    "autorec": "cofi.models.objectives.autorec:AutoRecObjective",
+    "blend": "cofi.models.objectives.blend:BlendObjective",
 }
 
 OBJECTIVE_NAMES: tuple[str, ...] = tuple(REGISTRY)
