@@ -68,7 +68,8 @@ class OneLineFailures(logging.Filter):
 
     The task engine logs ``Task run failed with exception: DataError(...)`` with a traceback of
     its own internals, then ``Finished in state Failed('Task run encountered an exception ...')``
-    at ERROR; the first becomes the reason alone, the second an INFO line without it.
+    at ERROR; the first becomes the reason alone, the second an INFO line without it. (A task
+    not retried for a user's failure logs only the second; the flow then logs the reason.)
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -85,10 +86,35 @@ class OneLineFailures(logging.Filter):
             text = record.getMessage()
             with _TOLD_LOCK:
                 known = any(raw and raw in text for raw in _TOLD)
-            if known:
+            if known or _names_a_users_failure(text):
                 record.msg, record.args = "Finished in state Failed", ()
                 record.levelno, record.levelname = logging.INFO, "INFO"
         return True
+
+
+# "Task run encountered an exception DataError: ..." (a task that is not retried for a user's
+# failure logs no exception of its own, only this state line).
+_STATE_EXCEPTION = re.compile(r"encountered an exception (\w+): (.*)")
+
+
+def _names_a_users_failure(text: str) -> bool:
+    found = _STATE_EXCEPTION.search(text)
+    if found is None:
+        return False
+    name, detail = found.groups()
+    if name in _subclass_names(CofiError):
+        return True
+    code = _ERRNO_IN_TEXT.search(detail)
+    return name in _subclass_names(OSError) and code is not None and int(code[1]) in DISK_ERRNOS
+
+
+def _subclass_names(base: type) -> set[str]:
+    names, pending = set(), [base]
+    while pending:
+        cls = pending.pop()
+        names.add(cls.__name__)
+        pending.extend(cls.__subclasses__())
+    return names
 
 
 #: The loggers of Prefect's task and flow runs (the engines' and get_run_logger's).

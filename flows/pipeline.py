@@ -283,8 +283,9 @@ def _publish(
     # The run folder is complete, record included, before `latest` points at it.
     record.write(run_dir)
     # The run's own parameters; the models' configurations, resolved, come from the record.
+    shown_elsewhere = {"data_dir", "ranking_n_features", *TRAINING_FIELDS}
     own = params.model_dump(
-        exclude_none=True, exclude={"data_dir", "ranking_n_features", *TRAINING_FIELDS}
+        exclude_none=True, exclude=shown_elsewhere | ({"dataset"} if params.source else set())
     )
     write_report(str(run_dir), own)
     publish_run(str(run_dir), str(latest))

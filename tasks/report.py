@@ -126,7 +126,7 @@ def _curves(record: RunRecord) -> dict[str, list[tuple[int, float]]]:
         if fit is None:
             continue
         model = load_model(fit.model_dir)
-        curves[f"{label}: training cost as RMSE"] = cost_as_rmse(
+        curves[f"{label}: training cost as RMSE (penalty included)"] = cost_as_rmse(
             [tuple(pair) for pair in model.loss_history], fit.n_ratings
         )
         if model.validation_history:

@@ -162,3 +162,42 @@ def test_debug_shows_the_traceback(harness, tmp_path) -> None:
     taken.write_text("not a folder")
     with pytest.raises(DataError.__mro__[1], match="the data folder is a file"):
         main(["--data-dir", str(taken), "--debug"])
+
+
+def test_a_state_line_naming_a_users_failure_is_info_even_when_unseen() -> None:
+    for text in (
+        "Task run encountered an exception ChecksumError: cannot verify https://x/a.zip",
+        "Task run encountered an exception OSError: [Errno 28] No space left on device: '/d'",
+    ):
+        record = logging.LogRecord(
+            "prefect.task_runs", logging.ERROR, __file__, 1, f"Finished in state Failed('{text}')",
+            (), None,
+        )  # fmt: skip
+        failures.OneLineFailures().filter(record)
+        assert record.levelno == logging.INFO, text
+    bug = "Task run encountered an exception ValueError: a bug"
+    record = logging.LogRecord(
+        "prefect.task_runs",
+        logging.ERROR,
+        __file__,
+        1,
+        f"Finished in state Failed('{bug}')",
+        (),
+        None,
+    )
+    failures.OneLineFailures().filter(record)
+    assert record.levelno == logging.ERROR
+
+
+def test_bad_ratings_fail_the_run_with_one_error_line(harness, tmp_path, run_log) -> None:
+    from flows.pipeline import cofi_pipeline
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,1,9.0,0\n")
+    (broken / "movies.csv").write_text("movieId,title,genres\n1,Toy Story (1995),Comedy\n")
+    state = cofi_pipeline(source=str(broken), data_dir=str(tmp_path / "data"), return_state=True)
+    assert state.is_failed() and state.message.startswith(f"{broken / 'ratings.csv'}, line 2: ")
+    errors = [r.getMessage() for r in run_log if r.levelno >= logging.ERROR]
+    assert errors == [state.message]
+    assert not any(r.exc_info for r in run_log)
