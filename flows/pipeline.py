@@ -288,7 +288,7 @@ def _publish(
         exclude_none=True, exclude=shown_elsewhere | ({"dataset"} if params.source else set())
     )
     write_report(str(run_dir), own)
-    publish_run(str(run_dir), str(latest))
+    publish_run.with_options(task_run_name="publish")(str(run_dir), str(latest))
     return record
 
 

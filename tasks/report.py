@@ -29,7 +29,7 @@ REPORT_KEY = "cofi-report"
 CURVE_KEY = "cofi-learning-curve"
 
 
-@task(name="report")
+@task(name="report", task_run_name="report")
 def write_report(run_dir: str, parameters: dict) -> dict:
     """Write report.md and learning-curve.png into ``run_dir`` and show them as artifacts.
 
