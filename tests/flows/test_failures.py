@@ -201,3 +201,19 @@ def test_bad_ratings_fail_the_run_with_one_error_line(harness, tmp_path, run_log
     errors = [r.getMessage() for r in run_log if r.levelno >= logging.ERROR]
     assert errors == [state.message]
     assert not any(r.exc_info for r in run_log)
+
+
+def test_a_bug_ends_the_command_with_one_line_and_status_1(
+    harness, monkeypatch, tmp_path, capsys
+) -> None:
+    import flows.pipeline as pipeline
+
+    @task(name="ingest")
+    def buggy_ingest(*args, **kwargs) -> dict:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(pipeline, "ingest_movielens", buggy_ingest)
+    capsys.readouterr()
+    assert pipeline.main(["--data-dir", str(tmp_path)]) == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == "cofi-pipeline: unexpected ValueError: a bug (--debug shows the traceback)"
