@@ -49,7 +49,9 @@ def fit(
     Returns:
         The trained :class:`~cofi.models.model.Model`.
     """
-    config = make_config(config, hyperparameters, warm_start=warm_start is not None)
+    config = make_config(
+        config, hyperparameters, warm_start=warm_start is not None, n_ratings=len(ratings)
+    )
     check_ratings(ratings, "to train on")
     movies = None
     if movie_ids is not None:

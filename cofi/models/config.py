@@ -117,12 +117,22 @@ def __getattr__(name: str):
 WARM_START_DEFAULTS: dict = {"learning_rate": 0.02, "tolerance": 1e-3}
 
 
+#: From this many ratings on, an objective's ``large_data_defaults`` apply (see
+#: :attr:`cofi.models.objectives.base.Objective.large_data_defaults`): ML-10M and larger.
+LARGE_DATA_RATINGS = 10_000_000
+
+
 def make_config(
-    config: TrainConfig | None, hyperparameters: dict, *, warm_start: bool = False
+    config: TrainConfig | None,
+    hyperparameters: dict,
+    *,
+    warm_start: bool = False,
+    n_ratings: int | None = None,
 ) -> TrainConfig:
     """``config`` (default ``TrainConfig()``) with ``hyperparameters`` overriding its fields.
 
-    Without a ``config``, the chosen objective's own defaults (:func:`objective_defaults`)
+    Without a ``config``, the chosen objective's own defaults (:func:`objective_defaults`;
+    from :data:`LARGE_DATA_RATINGS` ``n_ratings`` on, with its large-data defaults over them)
     and, for a warm start, :data:`WARM_START_DEFAULTS` come between the global defaults and
     ``hyperparameters``.
     """
@@ -131,6 +141,8 @@ def make_config(
         objective = hyperparameters.get("objective", base["objective"])
         if objective in OBJECTIVE_NAMES:  # an unknown name is refused by TrainConfig below
             base.update(objective_defaults(objective))
+            if n_ratings is not None and n_ratings >= LARGE_DATA_RATINGS:
+                base.update(objective_class(objective).large_data_defaults)
         if warm_start:
             base.update(WARM_START_DEFAULTS)
     try:

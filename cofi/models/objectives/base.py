@@ -96,6 +96,10 @@ class Objective(ABC):
     #: Hyperparameters that differ from :class:`~cofi.models.config.TrainConfig`'s defaults for
     #: this objective, chosen on validation data.
     defaults: ClassVar[dict[str, float]] = {}
+    #: Hyperparameters used over :attr:`defaults` from
+    #: :data:`~cofi.models.config.LARGE_DATA_RATINGS` ratings on, where training time, not
+    #: accuracy alone, sets them (a user's own settings still win).
+    large_data_defaults: ClassVar[dict[str, float]] = {}
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config

@@ -97,6 +97,15 @@ class IALSObjective(Objective):
         "n_features": 128,
         "iterations": 200,
     }
+    # At ML-25M's size each 250k mini-batch step at 128 features costs ~0.9 s (two 128 x 128
+    # Gramians over every movie and user, and the gathers), ~20 minutes a fit. Measured on 5M
+    # synthetic ratings (2 cores): 32 features in batches of 1M for 8 epochs fit in 18 s against
+    # 110 s for the defaults, at a validation P@10 of 0.255 against 0.205.
+    large_data_defaults: ClassVar[dict[str, float]] = {
+        "n_features": 32,
+        "batch_size": 1_000_000,
+        "epochs": 8,
+    }
 
     def initial_values(self, n_movies: int, n_users: int) -> dict[str, np.ndarray]:
         return scaled_initial_values(self, n_movies, n_users)

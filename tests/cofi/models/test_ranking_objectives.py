@@ -92,3 +92,17 @@ def test_mnar_ranks_by_taste_and_predicts_on_the_scale() -> None:
     rated[ratings["movie_id"] - 1, ratings["user_id"] - 1] = True
     # an unrated movie of the user's own taste is predicted above one of the other taste
     assert predicted[same & ~rated].mean() > predicted[~same & ~rated].mean() + 0.2
+
+
+def test_large_data_defaults_apply_from_their_size_on_and_yield_to_given_settings() -> None:
+    from cofi.models.config import LARGE_DATA_RATINGS, make_config, objective_defaults
+
+    small = make_config(None, {"objective": "ials"}, n_ratings=LARGE_DATA_RATINGS - 1)
+    large = make_config(None, {"objective": "ials"}, n_ratings=LARGE_DATA_RATINGS)
+    assert small.n_features == objective_defaults("ials")["n_features"] == 128
+    assert (large.n_features, large.batch_size, large.epochs) == (32, 1_000_000, 8)
+    assert large.lambda_ == small.lambda_  # only what the large-data defaults name changes
+    given = make_config(None, {"objective": "ials", "n_features": 64}, n_ratings=10**8)
+    assert given.n_features == 64
+    # An objective without large-data defaults is the same at any size.
+    assert make_config(None, {}, n_ratings=10**8) == make_config(None, {})
