@@ -209,10 +209,7 @@ def ingest(
         scale = scale or spec.default_scale
         ratings_member = posixpath.join(prefix, spec.ratings_name)
         movies_member = posixpath.join(prefix, spec.movies_name)
-        if container.is_zip:
-            source_sha256 = sha256_of_files([source])
-        else:
-            source_sha256 = sha256_of_files([source / ratings_member, source / movies_member])
+        source_sha256 = _source_sha256(container, [ratings_member, movies_member])
         options = {"scale": [scale.minimum, scale.maximum, scale.step], "quarantine": quarantine}
         if reuse:
             earlier = _reusable(out_dir, source_sha256, options)
@@ -272,6 +269,15 @@ def ingest(
         out_dir,
     )
     return IngestResult.of_manifest(out_dir, manifest)
+
+
+def _source_sha256(container: FolderOrZip, members: list[str]) -> str:
+    """The zip file's SHA-256, or for a folder see ``FOLDER_SHA256_RULE``."""
+    paths = [container.path] if container.is_zip else [container.file_path(m) for m in members]
+    try:
+        return sha256_of_files(paths)
+    except OSError as exc:
+        raise DataError(exc.filename or container.path, f"cannot be read ({exc.strerror})") from exc
 
 
 def _reusable(out_dir: Path, source_sha256: str, options: dict[str, Any]) -> IngestResult | None:
