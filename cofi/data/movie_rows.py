@@ -1,8 +1,11 @@
-"""The movies file of each layout, parsed and validated into a ``MOVIES_SCHEMA`` table."""
+"""The movies file of each layout, parsed and validated into a ``MOVIES_SCHEMA`` table.
+
+A quoted ``movies.csv`` title may hold a line break (RFC 4180): the row is read whole, and each
+break with the spaces around it becomes one space, since a title is shown on one line.
+"""
 
 from __future__ import annotations
 
-import csv
 import posixpath
 import re
 from collections.abc import Iterator
@@ -19,12 +22,13 @@ from cofi.data.layouts import (
     Layout,
 )
 from cofi.data.quarantine import BadRow
-from cofi.data.reading import check_header_text, text_lines
+from cofi.data.reading import check_header_text, csv_records, quoted, text_lines
 from cofi.data.schema import MAX_ID, MOVIES_SCHEMA
 from cofi.errors import DataError
 
 # "(1995)", "(2006-2007)", "(2006–2007)" or "(2006-)" at the end of a title, then maybe spaces.
 _YEAR_PATTERN = re.compile(r"\((\d{4})(?:\s*[-\u2013]\s*(?:\d{4})?)?\)\s*$")
+_LINE_BREAK = re.compile(r"\s*\n\s*")
 
 
 @dataclass(frozen=True)
@@ -50,10 +54,12 @@ def _read_genre_names(container: FolderOrZip, prefix: str) -> tuple[str, ...]:
         return ML_100K_GENRES
     label = container.label(name)
     by_index: dict[int, str] = {}
-    for line, text in text_lines(container.read_bytes(name), label, ("latin-1",)):
+    for line, text in text_lines(container, name, ("latin-1",)):
         genre, sep, index_text = text.rpartition("|")
         if not sep or not index_text.isdigit() or int(index_text) in by_index:
-            raise DataError(label, f"expected 'name|index' with a new index, found {text!r}", line)
+            raise DataError(
+                label, f"expected 'name|index' with a new index, found {quoted(text)}", line
+            )
         by_index[int(index_text)] = genre
     if sorted(by_index) != list(range(len(by_index))) or not by_index:
         raise DataError(label, f"genre indices must run 0..n-1, found {sorted(by_index)}")
@@ -67,23 +73,23 @@ def _movie_rows(
     spec = LAYOUTS[layout]
     name = posixpath.join(prefix, spec.movies_name)
     label = container.label(name)
-    data = container.read_bytes(name)
     if layout is Layout.CSV:
-        lines = text_lines(data, label, ("utf-8",))
-        first = next(lines, None)
+        records = csv_records(container, name)
+        first = next(records, None)
         check_header_text(
-            label, first[1] if first and first[0] == 1 else None, spec.movies_header or ()
+            label, first.text if first and first.line == 1 else None, spec.movies_header or ()
         )
-        for line, text in lines:
-            fields = next(csv.reader([text]))
+        for record in records:
+            fields = record.fields
             if len(fields) != 3:
                 field_problems.append(
-                    BadRow(label, line, f"has {len(fields)} fields, expected 3", text)
+                    BadRow(label, record.line, f"has {len(fields)} fields, expected 3", record.text)
                 )
                 continue
-            yield _MovieRow(line, fields[0], fields[1], fields[2], text)
+            title = _LINE_BREAK.sub(" ", fields[1])
+            yield _MovieRow(record.line, fields[0], title, fields[2], record.text)
     elif layout is Layout.DAT:
-        for line, text in text_lines(data, label, ("utf-8", "latin-1")):
+        for line, text in text_lines(container, name, ("utf-8", "latin-1")):
             fields = text.split("::")
             if len(fields) != 3:
                 field_problems.append(
@@ -94,7 +100,7 @@ def _movie_rows(
     else:
         genre_names = _read_genre_names(container, prefix)
         n_fields = ML_100K_FIELDS_BEFORE_FLAGS + len(genre_names)
-        for line, text in text_lines(data, label, ("latin-1",)):
+        for line, text in text_lines(container, name, ("latin-1",)):
             fields = text.split("|")
             if len(fields) != n_fields:
                 field_problems.append(
@@ -108,7 +114,12 @@ def _movie_rows(
             if bad_flags:
                 genre, flag = bad_flags[0]
                 field_problems.append(
-                    BadRow(label, line, f"genre flag {genre!r} is {flag!r}, expected 0 or 1", text)
+                    BadRow(
+                        label,
+                        line,
+                        f"genre flag {genre!r} is {quoted(flag)}, expected 0 or 1",
+                        text,
+                    )
                 )
                 continue
             genres = "|".join(g for g, f in zip(genre_names, flags, strict=True) if f == "1")
@@ -151,7 +162,7 @@ def read_movies_file(
                 BadRow(
                     label,
                     row.line,
-                    f"movie_id {row.movie_id_text!r} is not a positive 32-bit integer",
+                    f"movie_id {quoted(row.movie_id_text)} is not a positive 32-bit integer",
                     row.text,
                 )
             )

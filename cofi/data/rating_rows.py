@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from cofi.data.folder_or_zip import FolderOrZip
 from cofi.data.layouts import LAYOUTS, Layout
 from cofi.data.quarantine import BadRow
-from cofi.data.reading import RatingsReader
+from cofi.data.reading import QUOTE_CHARS, RatingsReader
 from cofi.data.schema import MAX_ID, RATINGS_SCHEMA, RatingScale
 from cofi.errors import DataError
 
@@ -68,7 +68,9 @@ def _check_rows(
         valid[mask] = False
 
     def raw(column: str, index: int) -> str:
-        return batch.column(column)[index].as_py()
+        """The cell as written, cut for a message."""
+        text = batch.column(column)[index].as_py()
+        return text if len(text) <= QUOTE_CHARS else f"{text[:QUOTE_CHARS]}..."
 
     patterns = {
         "user_id": (_ID_PATTERN, "a positive integer"),

@@ -1,4 +1,5 @@
-"""Tests of cofi.data.movie_rows: years, genres, encodings; bad movie rows named by file and line."""
+"""Tests of cofi.data.movie_rows: years, genres, encodings, quoted line breaks; bad movie rows named
+by file and line; files streamed."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cofi.data.folder_or_zip import FolderOrZip
 from cofi.data.ingest import ingest, read_movies
 from cofi.data.movie_rows import parse_year
 from tests.cofi.data.samples import (
@@ -83,6 +85,38 @@ BAD_MOVIES = {
         3,
         "duplicate movie_id 1: first on line 1",
     ),
+    "quote left open": (
+        with_file(CSV_FILES, "movies.csv", b'movieId,title,genres\n1,"A (1995),Drama\n2,B,C\n'),
+        "movies.csv",
+        2,
+        "has 2 fields, expected 3",
+    ),
+    "carriage return inside a field": (
+        with_file(CSV_FILES, "movies.csv", b"movieId,title,genres\n1,A\rB (1995),Drama\n"),
+        "movies.csv",
+        2,
+        "is not valid CSV: new-line character seen in unquoted field",
+    ),
+    "field larger than the csv field limit": (
+        with_file(
+            CSV_FILES, "movies.csv", b'movieId,title,genres\n1,"' + b"x" * 200_000 + b'",Drama\n'
+        ),
+        "movies.csv",
+        2,
+        "is not valid CSV: field larger than field limit",
+    ),
+    "movies.csv not utf-8": (
+        with_file(CSV_FILES, "movies.csv", b"movieId,title,genres\n\n1,Caf\xe9 (1995),Drama\n"),
+        "movies.csv",
+        3,
+        "is not valid utf-8",
+    ),
+    "long bad movie id": (
+        with_file(CSV_FILES, "movies.csv", b"movieId,title,genres\n" + b"9" * 500 + b",A,Drama\n"),
+        "movies.csv",
+        2,
+        "... (500 characters) is not a positive 32-bit integer",
+    ),
     "bad genre flag": (
         with_file(ML_100K_FILES, "u.item", f"1|A (1995)|||x|{genre_flags()[:-1]}2\n".encode()),
         "u.item",
@@ -97,3 +131,42 @@ BAD_MOVIES = {
 def test_bad_movies_name_file_and_line(tmp_path: Path, case: str, kind: str) -> None:
     files, file_name, line, problem = BAD_MOVIES[case]
     assert_names_file_and_line(tmp_path, files, kind, file_name, line, problem)
+
+
+QUOTED_NEWLINE_MOVIES = (
+    b"movieId,title,genres\r\n"
+    b'1,"Foo\r\nBar (1999)",Drama\r\n'
+    b'2,"Two\n\n  breaks (2001)",Comedy\n'
+    b"3,C (1995),Drama\n"
+    b"x,D (1995),Drama\n"
+)
+
+
+def test_a_quoted_title_may_hold_a_line_break(tmp_path: Path) -> None:
+    files = {**CSV_FILES, "movies.csv": QUOTED_NEWLINE_MOVIES[: QUOTED_NEWLINE_MOVIES.index(b"x,")]}
+    ingest(write_source(tmp_path, files, "zip"), tmp_path / "out")
+    movies = read_movies(tmp_path / "out").to_pylist()
+    assert [(m["movie_id"], m["title"], m["year"]) for m in movies] == [
+        (1, "Foo Bar (1999)", 1999),
+        (2, "Two breaks (2001)", 2001),
+        (3, "C (1995)", 1995),
+    ]
+
+
+def test_rows_after_a_quoted_line_break_keep_their_lines(tmp_path: Path) -> None:
+    files = with_file(CSV_FILES, "movies.csv", QUOTED_NEWLINE_MOVIES)
+    assert_names_file_and_line(tmp_path, files, "folder", "movies.csv", 8, "movie_id 'x'")
+
+
+def test_movie_files_are_streamed_not_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(self, name):
+        raise AssertionError(f"{name} read whole")
+
+    monkeypatch.setattr(FolderOrZip, "read_bytes", refuse)
+    for case, (files, _, expected_movies) in LAYOUT_CASES.items():
+        if case == "100k":
+            files = {**files, "u.genre": ML_100K_GENRE_FILE}
+        ingest(write_source(tmp_path / case, files, "zip"), tmp_path / case / "out")
+        assert len(read_movies(tmp_path / case / "out")) == len(expected_movies)

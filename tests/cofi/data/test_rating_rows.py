@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from cofi.data.folder_or_zip import FolderOrZip
 from cofi.data.ingest import ingest
+from cofi.data.layouts import Layout
+from cofi.data.quarantine import BadRow
+from cofi.data.rating_rows import RatingsJob, write_ratings
+from cofi.data.schema import HALF_STARS
 from cofi.errors import DataError
 from tests.cofi.data.samples import (
     CSV_FILES,
@@ -107,6 +113,26 @@ BAD_RATINGS = {
         2,
         "has 5 fields, expected 4",
     ),
+    "a quoted line break": (
+        with_file(CSV_FILES, "ratings.csv", CSV_HEADER + b'1,1,4.0,"1\n"\r\n1,x,4.0,1\r\n'),
+        "ratings.csv",
+        2,
+        "a quoted value holds a line break",
+    ),
+    "long user id quoted short": (
+        with_file(
+            CSV_FILES, "ratings.csv", CSV_HEADER + b"1,1,4.0,1\n" + b"u" * 5000 + b",1,4,1\n"
+        ),
+        "ratings.csv",
+        3,
+        "user_id '" + "u" * 80 + "...' is not a positive integer",
+    ),
+    "not utf-8": (
+        with_file(CSV_FILES, "ratings.csv", CSV_HEADER + b"1,1,4.0,1\n1,\xff,4.0,1\n"),
+        "ratings.csv",
+        None,
+        "invalid UTF8",
+    ),
 }
 
 
@@ -137,3 +163,33 @@ def test_first_bad_line_wins_across_blocks(tmp_path: Path) -> None:
         ingest(write_source(tmp_path / "b", files, "zip"), tmp_path / "out", block_size=64)
     assert caught.value.line == 31
     assert "first on line 4" in caught.value.problem
+
+
+def test_blank_lines_and_bad_rows_across_small_blocks_keep_their_lines(tmp_path: Path) -> None:
+    lines = [CSV_HEADER.decode().strip()]
+    for user_id in range(1, 200):
+        lines += [f"{user_id},1,4.0,{user_id}"] + [""] * (user_id % 4) + (["\r"] * (user_id % 3))
+        if user_id % 50 == 0:
+            lines.append(f"{user_id},2")  # a wrong field count
+    lines.append("7,9,4.0,1")  # an unknown movie
+    ratings = "\n".join(lines).encode() + b"\n"
+    files = {**CSV_FILES, "ratings.csv": ratings}
+    expected = sorted(
+        [(n, "2") for n, line in enumerate(lines, 1) if line.count(",") == 1] + [(len(lines), "9")]
+    )
+    problems: list[BadRow] = []
+
+    source = write_source(tmp_path, files, "zip")
+    with FolderOrZip(source) as container:
+        job = RatingsJob(
+            container,
+            "ml-test/ratings.csv",
+            Layout.CSV,
+            HALF_STARS,
+            np.array([1, 2], np.int64),
+            "movies.csv",
+            64,
+        )
+        stats = write_ratings(job, tmp_path / "r.parquet", True, problems)
+    assert stats.n_ratings == 199
+    assert sorted((p.line, p.text.split(",")[1]) for p in problems) == expected
