@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from cofi.data import reading
 from cofi.data.ratings_file import parse_rating, read_ratings_file, write_ratings_file
 from cofi.data.schema import HALF_STARS, WHOLE_STARS
 from cofi.errors import DataError
@@ -56,6 +57,23 @@ def test_what_write_ratings_file_writes_reads_back(tmp_path) -> None:
         ("title,rating\nToy Story,4\nHeat,4\ntoy story (1995),2\n", 4, "movie 1 is rated twice"),
         ("movie_id,title,rating\n,,4\n", 2, "no movie_id or title"),
         ("title,rating\nqqqzzzz,4\n", 2, "no movie title matches 'qqqzzzz'"),
+        (
+            "movie_id,rating\n1,4\n99999999999999999999,3\n",
+            3,
+            "movie_id 99999999999999999999 is not a positive 32-bit integer",
+        ),
+        (
+            "movie_id,rating\n9223372036854775808,3\n",
+            2,
+            "movie_id 9223372036854775808 is not a positive 32-bit integer",
+        ),
+        ("movie_id,rating\n2147483648,3\n", 2, "movie_id 2147483648 is not a positive 32-bit"),
+        ("movie_id,rating\n-1,3\n", 2, "movie_id -1 is not a positive 32-bit integer"),
+        ("movie_id,rating\n1e300,3\n", 2, "movie_id 1e300 is not a positive 32-bit integer"),
+        ("movie_id,rating\n" + "9" * 5000 + ",3\n", 2, "movie_id '99999999"),
+        ("movie_id,rating\n\n\n1,4\n\n7,4\n", 6, "movie id 7 is not in the model"),
+        ('title,rating\n"Toy\nStory",4\n2,4,9\n', 4, "has 3 fields, the header has 2"),
+        ("movie_id,rating\n1,4\n2,a\rb\n", 3, "is not valid CSV"),
     ],
 )
 def test_a_bad_line_is_named(tmp_path, text: str, line: int, problem: str) -> None:
@@ -75,6 +93,31 @@ def test_a_bad_file_is_named_without_a_line(tmp_path) -> None:
         read(tmp_path, "")
     with pytest.raises(DataError, match="no such file"):
         read_ratings_file(tmp_path / "missing.csv", MOVIES, HALF_STARS)
+
+
+def test_an_unreadable_file_is_named(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(DataError, match="is a folder, not a file") as error:
+        read_ratings_file(tmp_path, MOVIES, HALF_STARS)
+    assert error.value.file == str(tmp_path)
+    path = tmp_path / "mine.csv"
+    path.write_bytes(b"title,rating\nToy Story,4\nCaf\xe9,3\n")
+    with pytest.raises(DataError, match="is not valid utf-8") as error:
+        read_ratings_file(path, MOVIES, HALF_STARS)
+    assert error.value.line == 3
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(reading, "open", refuse, raising=False)
+    with pytest.raises(DataError, match=r"cannot be read \(Permission denied\)"):
+        read_ratings_file(path, MOVIES, HALF_STARS)
+
+
+def test_a_long_value_is_quoted_short(tmp_path) -> None:
+    with pytest.raises(DataError) as error:
+        read(tmp_path, "title,rating\nHeat," + "x" * 5000 + "\n")
+    assert len(str(error.value)) < 300
+    assert "(5000 characters)" in str(error.value)
 
 
 def test_the_scale_decides_which_ratings_are_allowed(tmp_path) -> None:
