@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -35,3 +36,17 @@ class ChecksumError(CofiError):
 
 class TrainingError(CofiError):
     """Training could not produce a usable model (for example, the loss became NaN)."""
+
+
+#: The errno values of a disk or folder that the user, not the code, has to fix.
+DISK_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,  # full
+        errno.EDQUOT,  # over quota
+        errno.EROFS,  # read-only
+        errno.EACCES,  # not writable by this user
+        errno.EPERM,
+        errno.ENOTDIR,  # a file where a folder should be
+        errno.EEXIST,  # a folder cannot be made over a file
+    }
+)

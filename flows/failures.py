@@ -9,7 +9,6 @@ exception is a bug and keeps its traceback.
 
 from __future__ import annotations
 
-import errno
 import logging
 import re
 import threading
@@ -19,20 +18,8 @@ from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
 from prefect.states import Failed, State
 
-from cofi.errors import CofiError
+from cofi.errors import DISK_ERRNOS, CofiError
 
-#: The errors of a disk or folder that the user, not the code, has to fix.
-DISK_ERRNOS = frozenset(
-    {
-        errno.ENOSPC,  # full
-        errno.EDQUOT,  # over quota
-        errno.EROFS,  # read-only
-        errno.EACCES,  # not writable by this user
-        errno.EPERM,
-        errno.ENOTDIR,  # a file where a folder should be
-        errno.EEXIST,  # a folder cannot be made over a file
-    }
-)
 # Some libraries (pyarrow) raise an OSError with errno None and "[Errno 28] ..." in the text.
 _ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\]")
 

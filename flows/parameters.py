@@ -128,8 +128,16 @@ class DataParameters(BaseModel):
     quarantine: bool = Field(
         default=False, description="set bad rows aside in quarantine.csv instead of failing"
     )
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")] | Unset = Field(
+        default=None,
+        description="SHA-256 a downloaded source must have (needed for an http URL, or an "
+        "https one with no .md5 beside it; GroupLens releases are pinned in cofi)",
+    )
+    allow_http: bool = Field(
+        default=False, description="accept a plain http:// source URL (needs sha256)"
+    )
 
-    @field_validator("source", "data_dir", mode="before")
+    @field_validator("source", "data_dir", "sha256", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         # A text field cleared in the form may come back as "".
@@ -201,25 +209,37 @@ class PipelineParameters(_TrainingParameters, DataParameters):
             raise ValueError(str(error)) from None
         return self
 
-    def train_config(self, warm_start: bool = False) -> TrainConfig:
-        """The training configuration: the fields given, the objective's (and a warm start's)
-        defaults for those left None."""
-        given = {name: getattr(self, name) for name in TRAINING_FIELDS}
-        hyperparameters = {name: value for name, value in given.items() if value is not None}
-        return make_config(None, hyperparameters, warm_start=warm_start)
+    def _given(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The fields of ``names`` set to something other than TrainConfig's default: the
+        others are left to the objective's own defaults (at ``n_ratings``' size)."""
+        values = {name: getattr(self, name) for name in names}
+        return {
+            name: value
+            for name, value in values.items()
+            if value is not None and value != TrainConfig.model_fields[name].default
+        }
 
-    def ranking_config(self, warm_start: bool = False) -> TrainConfig | None:
-        """The ranking model's configuration: its objective's defaults, ``ranking_n_features``
-        and the fields it shares with the rating model; None when the rating model ranks."""
+    def train_config(self, warm_start: bool = False, n_ratings: int | None = None) -> TrainConfig:
+        """The training configuration: the fields given, the objective's (and a warm start's)
+        defaults for the others, its large-data defaults from ``n_ratings`` ratings on."""
+        hyperparameters = {"objective": self.objective, **self._given(TRAINING_FIELDS)}
+        return make_config(None, hyperparameters, warm_start=warm_start, n_ratings=n_ratings)
+
+    def ranking_config(
+        self, warm_start: bool = False, n_ratings: int | None = None
+    ) -> TrainConfig | None:
+        """The ranking model's configuration: its objective's defaults (large-data ones from
+        ``n_ratings`` ratings on), ``ranking_n_features`` and the fields it shares with the
+        rating model where given; None when the rating model ranks."""
         if self.ranking_objective == "none":
             return None
         hyperparameters = {
             "objective": self.ranking_objective,
-            **{name: getattr(self, name) for name in SHARED_TRAINING_FIELDS},
+            **self._given(SHARED_TRAINING_FIELDS),
         }
         if self.ranking_n_features is not None:
             hyperparameters["n_features"] = self.ranking_n_features
-        return make_config(None, hyperparameters, warm_start=warm_start)
+        return make_config(None, hyperparameters, warm_start=warm_start, n_ratings=n_ratings)
 
 
 class LaunchOptions(BaseModel):

@@ -27,8 +27,8 @@ from cofi.evaluation.comparison import format_list_report  # noqa: E402
 from cofi.evaluation.holdout import format_report  # noqa: E402
 from cofi.models.config import TrainConfig  # noqa: E402
 from cofi.outputs.caching import file_digest, link_or_copy  # noqa: E402
-from cofi.outputs.publish import new_run_dir  # noqa: E402
-from cofi.outputs.record import RunRecord, RunTraining  # noqa: E402
+from cofi.outputs.publish import new_run_dir, release_run_dir  # noqa: E402
+from cofi.outputs.record import RunRecord, RunTraining, gather  # noqa: E402
 from flows import failures  # noqa: E402
 from flows.parameters import (  # noqa: E402
     LAB_CONFIG,
@@ -49,6 +49,7 @@ from tasks.matrices import build_matrices  # noqa: E402
 from tasks.recommend import combine_recommendations, publish_run, recommend_shard  # noqa: E402
 from tasks.report import write_report  # noqa: E402
 from tasks.similar import similar_movies_table  # noqa: E402
+from tasks.tidy import tidy_up  # noqa: E402
 from tasks.train import train_model  # noqa: E402
 from tasks.warm import find_warm_start  # noqa: E402
 
@@ -97,14 +98,21 @@ def _pipeline(params: PipelineParameters) -> RunRecord:
     stages = Stages()
     with refreshing(params.refresh):
         ingested = stages(ingest_movielens, "ingest")(
-            params.dataset, params.source, data, params.quarantine, params.refresh
+            params.dataset,
+            params.source,
+            data,
+            params.quarantine,
+            params.refresh,
+            params.sha256,
+            params.allow_http,
         )
         ratings, movies = ingested["ratings_path"], ingested["movies_path"]
         scale = read_manifest(Path(ingested["dataset_dir"]))["rating_scale"]
         ratings_digest = file_digest(Path(ratings))
-        cold = params.train_config()
+        n_ratings = ingested["n_ratings"]
+        cold = params.train_config(n_ratings=n_ratings)
         config, warm = _warm_start(params, cold, str(latest), dataset, ratings_digest)
-        ranking_cold = params.ranking_config()
+        ranking_cold = params.ranking_config(n_ratings=n_ratings)
         ranking_config, ranking_warm = _warm_start(
             params, ranking_cold, str(latest), dataset, ratings_digest, ranking=True
         )
@@ -218,21 +226,52 @@ def _publish(
     stages: Stages,
 ) -> RunRecord:
     """Gather the steps' outputs into a new run folder with its record and report, then point
-    ``latest`` at it."""
+    ``latest`` at it; then tidy what killed runs left behind."""
+    latest = root / "latest"
+    run_dir = new_run_dir(root, dataset)
+    try:
+        record = _gathered(
+            params, root, run_dir, dataset, ingested, matrices, configs, fits,
+            evaluation, recommended, similar, warm_starts, ratings_digest, stages,
+        )  # fmt: skip
+        # The run folder is complete, record included, before `latest` points at it.
+        record.write(run_dir)
+        # The run's own parameters; the models' configurations, resolved, come from the record.
+        shown_elsewhere = {"data_dir", "ranking_n_features", *TRAINING_FIELDS}
+        own = params.model_dump(
+            exclude_none=True,
+            exclude=shown_elsewhere | ({"dataset"} if params.source else set()),
+        )
+        write_report(str(run_dir), own)
+        publish_run.with_options(task_run_name="publish")(str(run_dir), str(latest))
+    finally:
+        release_run_dir(run_dir)
+    tidy_up(str(root))
+    return record
+
+
+def _gathered(
+    params: PipelineParameters,
+    root: Path,
+    run_dir: Path,
+    dataset: str,
+    ingested: dict,
+    matrices: dict,
+    configs: tuple,
+    fits: dict,
+    evaluation: dict | None,
+    recommended: dict,
+    similar: dict | None,
+    warm_starts: tuple[dict, dict],
+    ratings_digest: str,
+    stages: Stages,
+) -> RunRecord:
+    """The run's record, with every file and model it names gathered into ``run_dir``."""
     latest = root / "latest"
     config, ranking_config = configs
     warm, ranking_warm = warm_starts
-    run_dir = new_run_dir(root, dataset)
-    outputs = {
-        "model": fits["final"]["model_dir"],
-        "ranking-model": fits["ranking_final"] and fits["ranking_final"]["model_dir"],
-        "recommendations.parquet": recommended["path"],
-        "similar.parquet": similar and similar["path"],
-        "metrics.json": evaluation and evaluation["path"],
-    }
-    for name, path in outputs.items():
-        if path:
-            link_or_copy(Path(path), run_dir / name)
+    if evaluation:
+        link_or_copy(Path(evaluation["path"]), run_dir / "metrics.json")
     record = RunRecord(
         dataset=dataset,
         run_dir=run_dir,
@@ -254,12 +293,12 @@ def _publish(
         n_ratings=ingested["n_ratings"],
         n_users=ingested["n_users"],
         n_movies=ingested["n_movies"],
-        model_dir=run_dir / "model",
+        model_dir=fits["final"]["model_dir"],
         model_id=fits["final"]["model_id"],
         fit_seconds=fits["final"]["fit_seconds"],
         training_steps=fits["final"]["steps"],
         holdout_model_dir=fits["holdout"] and fits["holdout"]["model_dir"],
-        ranking_model_dir=fits["ranking_final"] and run_dir / "ranking-model",
+        ranking_model_dir=fits["ranking_final"] and fits["ranking_final"]["model_dir"],
         ranking_model_id=fits["ranking_final"] and fits["ranking_final"]["model_id"],
         ranking_holdout_model_dir=fits["ranking_holdout"] and fits["ranking_holdout"]["model_dir"],
         evaluation=evaluation
@@ -268,10 +307,10 @@ def _publish(
             "fit_seconds": fits["holdout"]["fit_seconds"],
         },
         published_list=evaluation and evaluation["published_list"],
-        recommendations=run_dir / "recommendations.parquet",
+        recommendations=recommended["path"],
         recommendation_rows=recommended["rows"],
         fallback_users=recommended["fallback_users"],
-        similar=similar and run_dir / "similar.parquet",
+        similar=similar and similar["path"],
         warm_start=warm["reason"]
         + (
             f"; ranking model: {ranking_warm['reason']}"
@@ -280,16 +319,7 @@ def _publish(
         ),
         stage_seconds=stages.seconds,
     )
-    # The run folder is complete, record included, before `latest` points at it.
-    record.write(run_dir)
-    # The run's own parameters; the models' configurations, resolved, come from the record.
-    shown_elsewhere = {"data_dir", "ranking_n_features", *TRAINING_FIELDS}
-    own = params.model_dump(
-        exclude_none=True, exclude=shown_elsewhere | ({"dataset"} if params.source else set())
-    )
-    write_report(str(run_dir), own)
-    publish_run.with_options(task_run_name="publish")(str(run_dir), str(latest))
-    return record
+    return gather(record)
 
 
 def _data_folder(data_dir: str | None) -> Path:

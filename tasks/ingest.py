@@ -10,7 +10,7 @@ from prefect import get_run_logger, task
 from cofi.data.download import resolve_source
 from cofi.data.ingest import ingest
 from cofi.data.schema import KNOWN_DATASETS
-from cofi.errors import CofiError
+from cofi.errors import DISK_ERRNOS, CofiError
 
 
 def dataset_key(dataset: str | None, source: str | None) -> str:
@@ -22,8 +22,12 @@ def dataset_key(dataset: str | None, source: str | None) -> str:
 
 
 def not_a_user_error(task, task_run, state) -> bool:
-    """Retry a download that failed, not a file or parameter the user got wrong."""
-    return not isinstance(state.result(raise_on_failure=False), CofiError)
+    """Retry a download that failed, not a file or parameter the user got wrong, nor a full or
+    read-only disk."""
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, CofiError):
+        return False
+    return not (isinstance(error, OSError) and error.errno in DISK_ERRNOS)
 
 
 @task(name="ingest", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=not_a_user_error)
@@ -33,18 +37,27 @@ def ingest_movielens(
     data_dir: str,
     quarantine: bool = False,
     refresh: bool = False,
+    sha256: str | None = None,
+    allow_http: bool = False,
 ) -> dict:
     """Resolve the source (local folder, zip, URL or dataset name), validate it and write Parquet.
 
     An earlier ingest of the same source bytes with the same options is reused unless
-    ``refresh``.
+    ``refresh``. A downloaded source must match ``sha256`` when given (see
+    :func:`cofi.data.download.resolve_source`); ``allow_http`` accepts a plain http URL.
 
     Returns:
         A summary with the Parquet and manifest paths and the row counts.
     """
     logger = get_run_logger()
     root = Path(data_dir)
-    location = resolve_source(dataset=dataset, source=source, cache_dir=root / "movielens")
+    location = resolve_source(
+        dataset=dataset,
+        source=source,
+        cache_dir=root / "movielens",
+        expected_sha256=sha256,
+        allow_http=allow_http,
+    )
     logger.info("reading %s", location)
     scale = KNOWN_DATASETS[dataset].scale if dataset in KNOWN_DATASETS and not source else None
     result = ingest(

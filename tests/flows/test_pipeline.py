@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -178,6 +179,26 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
     assert _digest(tmp_path / "latest" / "recommendations.parquet") == published
     assert {p.name: _digest(p) for p in csv_folder.glob("*.csv")} == before
 
+    # a published run is its own: its record points inside its folder, it outlives the cache
+    # and the dataset, and the data folder can move (issue 12)
+    raw = json.loads((again.run_dir / "summary.json").read_text())
+    assert (raw["movies_path"], raw["model_dir"], raw["test_path"]) == (
+        "movies.parquet", "model", "test.parquet",
+    )  # fmt: skip
+    assert raw["train"]["holdout"]["model_dir"] == "holdout-model"
+    assert not (again.run_dir / ".writing").exists()
+    assert list((tmp_path / "runs").glob("*/.writing")) == []
+    shutil.rmtree(tmp_path / "cache")
+    shutil.rmtree(tmp_path / "datasets")
+    moved = tmp_path.parent / f"{tmp_path.name}-moved"
+    shutil.move(tmp_path, moved)
+    from cofi.outputs.published import PublishedRun
+
+    run = PublishedRun(moved)
+    user = int(recommendations["user_id"].iloc[0])
+    assert len(run.recommend(user, n=12)) == 12  # longer than the table: scored afresh
+    assert run.list_evaluation(k=5)["k"] == 5  # recomputed from the run's own split and models
+
 
 def test_a_bad_file_ends_the_command_with_one_line(tmp_path) -> None:
     broken = tmp_path / "broken"
@@ -297,6 +318,13 @@ def test_the_ranking_model_is_declared_once_with_its_own_defaults() -> None:
 
     assert config.lambda_ == objective_defaults("ranking").get("lambda_", TrainConfig().lambda_)
     assert params.train_config().objective == "biased"
+    # from ML-10M's size on, the ranking objective's large-data defaults, under given settings
+    large, _ = parse_args([])
+    config = large.ranking_config(n_ratings=10**7)
+    assert config is not None and (config.n_features, config.epochs) == (32, 8)
+    given, _ = parse_args(["--epochs", "20", "--ranking-n-features", "64"])
+    config = given.ranking_config(n_ratings=10**7)
+    assert config is not None and (config.n_features, config.epochs) == (64, 20)
     default, _ = parse_args([])
     assert default.ranking_objective == "ials" and default.ranking_n_features is None
     ials = default.ranking_config()
