@@ -21,7 +21,8 @@ Protocol (the same for every row of a table):
   estimate, as cofi ranks by its unclipped score: ranking clipped ratings would tie every movie
   predicted above the top of the scale.
 - cofi: ``cofi.fit(train, scale=..., seed=seed)`` with its defaults, and with
-  ``objective="biased"``, ``"svdpp"``, ``"ranking"``, ``"ials"`` and ``"mnar"`` (each with its
+  ``objective="biased"``, ``"svdpp"``, ``"ranking"``, ``"ials"``, ``"mnar"``, ``"autorec"`` and
+  ``"blend"`` (each with its
   own defaults, chosen on validation ratings carved from a training part by
   benchmarks/choose_ranking.py); nothing is tuned on these test sets. The one-class objectives
   (ranking, ials) score preference, not ratings, so their RMSE/MAE are "-".
@@ -36,10 +37,12 @@ Protocol (the same for every row of a table):
   building its index; Surprise's excludes building its trainset). Single process, 2 CPU cores.
 
 With ``--folds``, ml-100k's predefined 5-fold cross-validation (``u1``..``u5`` via
-``cofi.evaluation.splits.split_predefined``) adds the RMSE of each rating model per fold and their mean.
+``cofi.evaluation.splits.split_predefined``) adds the RMSE of each rating model per fold, their
+mean and the mean fit seconds, cofi's rows beside Surprise SVD and SVD++; ``--folds u1`` runs the
+fold papers report alone (GC-MC, GLocal-K), ``--datasets`` empty skips the other tables.
 
     COFI_MOVIELENS_DIR=../shared/movielens python benchmarks/compare_libraries.py \\
-        [--datasets ml-latest-small ml-100k] [--folds] [--seed 0] [--split random|temporal]
+        [--datasets ml-latest-small ml-100k] [--folds [u1 ...]] [--seed 0] [--split random|temporal]
 """
 
 from __future__ import annotations
@@ -90,15 +93,20 @@ ROWS = [
     'cofi objective="ranking"',
     'cofi objective="ials"',
     'cofi objective="mnar"',
+    'cofi objective="autorec"',
+    'cofi objective="blend"',
 ]
 #: The rating models of the cross-validation table: row name -> cofi objective or Surprise class.
 FOLD_ROWS = [
     "cofi defaults",
     'cofi objective="biased"',
     'cofi objective="svdpp"',
+    'cofi objective="autorec"',
+    'cofi objective="blend"',
     "Surprise SVD",
     "Surprise SVD++",
 ]
+FOLDS = ("u1", "u2", "u3", "u4", "u5")
 COFI_OBJECTIVES = {
     "cofi defaults": None,
     'cofi objective="biased"': "biased",
@@ -106,6 +114,8 @@ COFI_OBJECTIVES = {
     'cofi objective="ranking"': "ranking",
     'cofi objective="ials"': "ials",
     'cofi objective="mnar"': "mnar",
+    'cofi objective="autorec"': "autorec",
+    'cofi objective="blend"': "blend",
 }
 #: Factors of implicit's ALS and BPR.
 IMPLICIT_FACTORS = 64
@@ -563,33 +573,39 @@ def compare(
     return pd.DataFrame.from_dict(rows, orient="index").reindex(index=ROWS, columns=COLUMNS)
 
 
-def cross_validate(source: str | os.PathLike[str], seed: int = 0) -> pd.DataFrame:
-    """RMSE of each rating model on ml-100k's predefined folds ``u1``..``u5``, and their mean.
+def cross_validate(
+    source: str | os.PathLike[str], seed: int = 0, folds: tuple[str, ...] = FOLDS
+) -> pd.DataFrame:
+    """RMSE of each rating model on ml-100k's predefined folds (``u1``..``u5``), and their mean.
 
     Args:
         source: the ml-100k folder or zip.
         seed: seeds cofi and Surprise.
+        folds: which of ``u1``..``u5`` (``("u1",)``: the fold papers report alone).
 
     Returns:
-        One row per name in :data:`FOLD_ROWS`, columns ``u1``..``u5`` and ``mean``.
+        One row per name in :data:`FOLD_ROWS`, a column per fold, ``mean`` (over ``folds``) and
+        ``fit seconds`` (mean over ``folds``).
     """
     scale = KNOWN_DATASETS["ml-100k"].scale
-    table = {}
-    for fold in ("u1", "u2", "u3", "u4", "u5"):
+    table, seconds = {}, {name: [] for name in FOLD_ROWS}
+    for fold in folds:
         train, test = split_predefined(source, fold)
         column = {}
         for name in FOLD_ROWS:
             if name.startswith("Surprise"):
-                algo, _ = fit_surprise(name, train, scale, seed)
+                algo, fit_seconds = fit_surprise(name, train, scale, seed)
                 predicted = SurpriseScorer(algo).predict(test["user_id"], test["movie_id"])
             else:
-                model, _ = fit_cofi(name, train, scale, seed)
+                model, fit_seconds = fit_cofi(name, train, scale, seed)
                 predicted = model.predict(test["user_id"].to_numpy(), test["movie_id"].to_numpy())
             column[name] = rating_scores(test, predicted)["RMSE"]
+            seconds[name].append(fit_seconds)
         table[fold] = column
         print(f"  {fold}: " + ", ".join(f"{n} {v:.4f}" for n, v in column.items()), flush=True)
     frame = pd.DataFrame(table).reindex(FOLD_ROWS)
     frame["mean"] = frame.mean(axis=1)
+    frame["fit seconds"] = [float(np.mean(seconds[name])) for name in FOLD_ROWS]
     return frame
 
 
@@ -628,7 +644,8 @@ def protocol_lines(seed: int, split: str = "random") -> list[str]:
         "coverage = share of the training-split movies in some list.",
         f"Surprise SVD/SVD++: default parameters, random_state={seed}; ranked by the unclipped "
         "estimate from its learned arrays, checked against algo.predict.",
-        f"cofi: cofi.fit defaults (seed {seed}) and objective=biased/svdpp/ranking/ials/mnar "
+        f"cofi: cofi.fit defaults (seed {seed}) and objective=biased/svdpp/ranking/ials/mnar/"
+        "autorec/blend "
         "with their own defaults; no tuning on test. '-': metric does not apply.",
         f"EASE: lambda {DEFAULT_EASE_LAMBDA:g} (chosen on validation); implicit ALS/BPR: "
         f"{IMPLICIT_FACTORS} factors, other defaults, binary matrix.",
@@ -637,10 +654,14 @@ def protocol_lines(seed: int, split: str = "random") -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=DATASETS, choices=DATASETS)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").partition("\n")[0])
+    parser.add_argument("--datasets", nargs="*", default=DATASETS, choices=DATASETS)
     parser.add_argument(
-        "--folds", action="store_true", help="also run ml-100k's predefined 5-fold CV (RMSE)"
+        "--folds",
+        nargs="*",
+        choices=FOLDS,
+        default=None,
+        help="also run ml-100k's predefined folds (RMSE): all five, or those named (u1 alone)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--split", choices=["random", "temporal"], default="random")
@@ -662,9 +683,10 @@ def main() -> None:
                 split=args.split,
             )
             print(f"\n{name} (k={K})\n{format_table(table)}", flush=True)
-    if args.folds:
-        print("\nml-100k predefined 5-fold cross-validation (u1..u5), RMSE:", flush=True)
-        folds = cross_validate(resolve_source(dataset="ml-100k"), args.seed)
+    if args.folds is not None:
+        chosen = tuple(args.folds) or FOLDS
+        print(f"\nml-100k predefined folds ({', '.join(chosen)}), RMSE:", flush=True)
+        folds = cross_validate(resolve_source(dataset="ml-100k"), args.seed, chosen)
         print("\n" + folds.to_string(float_format=lambda value: f"{value:.4f}"))
     print(f"\ntotal wall time {time.perf_counter() - started:.0f} s")
 
