@@ -95,7 +95,7 @@ def _pipeline(params: PipelineParameters) -> RunRecord:
     root = _data_folder(params.data_dir)
     data, latest = str(root), root / "latest"
     dataset = dataset_key(params.dataset, params.source)
-    stages = Stages()
+    stages = Stages(root / "cache")
     with refreshing(params.refresh):
         ingested = stages(ingest_movielens, "ingest")(
             params.dataset,
@@ -170,7 +170,7 @@ def _pipeline(params: PipelineParameters) -> RunRecord:
         ranker_dir = ranking_final["model_dir"] if ranking_final else model_dir
         parts = [
             recommend_shard.with_options(
-                task_run_name=f"recommend-shard-{shard + 1}-of-{params.shards}"
+                **stages.options(f"recommend-shard-{shard + 1}-of-{params.shards}")
             ).submit(
                 ranker_dir,
                 movies,

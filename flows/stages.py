@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
@@ -14,13 +15,26 @@ class Stages:
     Prefect UI says which fit is which) and records how long the call took under that name, or
     under ``stage`` when given (a stage that waits on submitted work, such as combining the
     scoring shards, is named for the work). A cached step takes the time of its cache lookup.
+
+    Args:
+        storage: the run's step cache (``<data>/cache``): its steps' results lie inside it, and
+            whatever else Prefect writes for them (a failed step's exception record) too, not
+            in the root folder.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, storage: Path | None = None) -> None:
         self.seconds: dict[str, float] = {}
+        self.storage = storage
+
+    def options(self, name: str) -> dict[str, Any]:
+        """The task options of the task run ``name``."""
+        options: dict[str, Any] = {"task_run_name": name}
+        if self.storage is not None:
+            options["result_storage"] = self.storage
+        return options
 
     def __call__(self, task: Any, name: str, stage: str | None = None) -> Callable[..., Any]:
-        named = task.with_options(task_run_name=name)
+        named = task.with_options(**self.options(name))
 
         def run(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()

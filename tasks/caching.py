@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import inspect
 import os
+import re
 import secrets
 import shutil
 import threading
@@ -266,10 +267,16 @@ def refreshing(refresh: bool) -> Iterator[None]:
         yield
 
 
+#: The name Prefect gives a failed step's exception record (a random UUID, in hex).
+_FAILED_RECORD = re.compile(r"[0-9a-f]{32}")
+
+
 def sweep_cache(data_dir: str | Path) -> dict[str, int]:
     """Remove what killed runs left in the step cache: lock files no process holds, and step
     folders with no result whose lock is free (older than the run folders' grace period, in case
     another machine's run is writing one).
+
+    Failed steps' exception records (see :class:`flows.stages.Stages`) go too.
 
     Returns:
         How many lock files (``locks``) and step folders (``steps``) were removed.
@@ -280,6 +287,9 @@ def sweep_cache(data_dir: str | Path) -> dict[str, int]:
     cache = Path(data_dir).resolve() / "cache"
     if cache.is_dir():
         for folder in cache.iterdir():
+            if folder.is_file() and _FAILED_RECORD.fullmatch(folder.name):
+                folder.unlink(missing_ok=True)  # a failed step's exception record
+                continue
             if not folder.is_dir() or folder.is_symlink() or (folder / RESULT_NAME).exists():
                 continue
             if time.time() - folder.stat().st_mtime < GRACE_SECONDS:

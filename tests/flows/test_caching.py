@@ -70,7 +70,7 @@ def test_a_rerun_is_cached_and_identical_and_refresh_recomputes(
     harness, synthetic_source, tmp_path
 ) -> None:
     first, computed = _run(synthetic_source, tmp_path)
-    assert set(computed) == CACHED_STEPS | {"train", "ingest", "report", "publish"}
+    assert set(computed) == CACHED_STEPS | {"train", "ingest", "report", "publish", "tidy-up"}
     assert all(state == "Completed" for states in computed.values() for state in states)
 
     second, states = _run(synthetic_source, tmp_path)
@@ -79,7 +79,8 @@ def test_a_rerun_is_cached_and_identical_and_refresh_recomputes(
     assert all(len(states[step]) == 1 for step in CACHED_STEPS)
     assert second.run_dir != first.run_dir
     assert second.model_id == first.model_id
-    assert second.train.final.model_dir == first.train.final.model_dir
+    # both runs hold the one cached model, linked into their own folders
+    assert os.path.samefile(second.model_dir / "model.json", first.model_dir / "model.json")
     assert _model_mtime(second) == _model_mtime(first), "a cache hit wrote the model again"
     for table in ("recommendations.parquet", "similar.parquet", "metrics.json"):
         assert _digest(second.run_dir / table) == _digest(first.run_dir / table), table
@@ -104,7 +105,11 @@ def test_a_step_folder_holds_its_json_result_and_a_deleted_one_is_computed_again
     harness, synthetic_source, tmp_path
 ) -> None:
     first, _ = _run(synthetic_source, tmp_path)
-    folder = first.train.final.model_dir.parent
+    (folder,) = [
+        path.parent.parent
+        for path in (tmp_path / "cache").glob("train-*/model/model.json")
+        if os.path.samefile(path, first.model_dir / "model.json")
+    ]
     assert folder.parent == tmp_path.resolve() / "cache"
     record = json.loads((folder / "result.json").read_text())
     assert record["metadata"]["serializer"]["type"] == "json"

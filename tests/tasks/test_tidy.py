@@ -96,3 +96,29 @@ def test_sweep_removes_the_locks_and_step_folders_of_killed_runs_only(
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_failed_step_keeps_its_exception_record_in_the_cache_not_the_root_folder(
+    harness, tmp_path: Path
+) -> None:
+    from prefect import flow
+
+    from cofi.errors import CofiError
+    from flows.stages import Stages
+    from tasks.caching import step
+
+    @step("always-fails")
+    def always_fails(data_dir: str) -> dict:
+        raise CofiError("bad input")
+
+    @flow
+    def run() -> None:
+        Stages(tmp_path / "cache")(always_fails, "always-fails")(str(tmp_path))
+
+    before = set(os.listdir("/"))
+    assert run(return_state=True).is_failed()
+    assert set(os.listdir("/")) == before
+    records = [path for path in (tmp_path / "cache").iterdir() if path.is_file()]
+    assert len(records) == 1 and "bad input" in records[0].read_text()
+    assert sweep_cache(tmp_path)["steps"] == 0
+    assert not records[0].exists()
