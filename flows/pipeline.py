@@ -170,7 +170,7 @@ def _pipeline(params: PipelineParameters) -> RunRecord:
         ranker_dir = ranking_final["model_dir"] if ranking_final else model_dir
         parts = [
             recommend_shard.with_options(
-                **stages.options(f"recommend-shard-{shard + 1}-of-{params.shards}")
+                **stages.options(recommend_shard, f"recommend-shard-{shard + 1}-of-{params.shards}")
             ).submit(
                 ranker_dir,
                 movies,

@@ -26,15 +26,17 @@ class Stages:
         self.seconds: dict[str, float] = {}
         self.storage = storage
 
-    def options(self, name: str) -> dict[str, Any]:
-        """The task options of the task run ``name``."""
+    def options(self, task: Any, name: str) -> dict[str, Any]:
+        """The task options of ``task``'s run ``name``: a cached step's results (JSON) go to
+        the run's cache; other tasks persist nothing (storage given would make Prefect
+        persist, and pickle, their results)."""
         options: dict[str, Any] = {"task_run_name": name}
-        if self.storage is not None:
+        if self.storage is not None and task.result_serializer == "json":
             options["result_storage"] = self.storage
         return options
 
     def __call__(self, task: Any, name: str, stage: str | None = None) -> Callable[..., Any]:
-        named = task.with_options(**self.options(name))
+        named = task.with_options(**self.options(task, name))
 
         def run(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()

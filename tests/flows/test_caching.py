@@ -71,6 +71,8 @@ def test_a_rerun_is_cached_and_identical_and_refresh_recomputes(
 ) -> None:
     first, computed = _run(synthetic_source, tmp_path)
     assert set(computed) == CACHED_STEPS | {"train", "ingest", "report", "publish", "tidy-up"}
+    # only the steps persist results, as JSON in their folders: no stray (pickled) record
+    assert [path for path in (tmp_path / "cache").iterdir() if path.is_file()] == []
     assert all(state == "Completed" for states in computed.values() for state in states)
 
     second, states = _run(synthetic_source, tmp_path)

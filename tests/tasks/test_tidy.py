@@ -122,3 +122,13 @@ def test_a_failed_step_keeps_its_exception_record_in_the_cache_not_the_root_fold
     assert len(records) == 1 and "bad input" in records[0].read_text()
     assert sweep_cache(tmp_path)["steps"] == 0
     assert not records[0].exists()
+
+
+def test_only_cached_steps_get_the_run_storage_so_nothing_is_pickled(tmp_path: Path) -> None:
+    from flows.stages import Stages
+    from tasks.ingest import ingest_movielens
+    from tasks.train import train_model
+
+    stages = Stages(tmp_path / "cache")
+    assert stages.options(train_model, "train-final")["result_storage"] == tmp_path / "cache"
+    assert "result_storage" not in stages.options(ingest_movielens, "ingest")
