@@ -200,7 +200,9 @@ def optimize(
     """
     import tensorflow as tf
 
-    @tf.function(jit_compile=jit_compile, reduce_retracing=True)
+    # Costs hold no control flow on tensors, so AutoGraph (a second or more of tracing at
+    # scale) has nothing to convert.
+    @tf.function(jit_compile=jit_compile, reduce_retracing=True, autograph=False)
     def step(*batch):
         with tf.GradientTape() as tape:
             loss = cost(*batch)
@@ -439,20 +441,28 @@ def _batches(
     lambda keeps its full-batch meaning. The ratings are shuffled once into
     ``ceil(n / batch_size)`` batches of near-equal size (two shapes at most, so XLA compiles
     twice at most); every epoch visits them in a fresh random order. A full reshuffle each
-    epoch cost a third of the epoch's time and did not change the accuracy.
+    epoch cost a third of the epoch's time and did not change the accuracy. Within a batch the
+    ratings are sorted by user (a batch's cost is a sum, so its order changes only rounding):
+    the user rows are then gathered, and their gradients summed, in memory order, about three
+    times faster than at random (benchmarks/floor.py).
     """
     import tensorflow as tf
 
     n = len(triples)
     n_batches = 1 if method != "minibatch" else -(-n // min(config.batch_size, n))
+    bounds = np.linspace(0, n, n_batches + 1).astype(np.int64)
     if n_batches == 1:
         order = np.arange(n)
     else:
-        order = rng.permutation(n)
+        # batch k holds the ratings at positions bounds[k]:bounds[k + 1] of a permutation; two
+        # stable sorts (the second a radix sort of small batch numbers) order them by user
+        batch_of = np.empty(n, dtype=np.uint16 if n_batches < 2**16 else np.int64)
+        batch_of[rng.permutation(n)] = np.repeat(np.arange(n_batches), np.diff(bounds))
+        by_user = np.argsort(triples.user_index, kind="stable")
+        order = by_user[np.argsort(batch_of[by_user], kind="stable")]
     movie_index = triples.movie_index[order]
     user_index = triples.user_index[order]
     rating = triples.rating[order].astype(config.dtype)
-    bounds = np.linspace(0, n, n_batches + 1).astype(np.int64)
     return [
         (
             tf.constant(movie_index[start:end]),

@@ -206,3 +206,60 @@ def test_early_stopping_ratings_do_not_leak_into_the_centring() -> None:
     np.testing.assert_allclose(model.movie_offset, fit_means, rtol=1e-6)
     assert not np.allclose(model.movie_offset, all_means)
     assert len(validation) == round(0.3 * len(triples))
+
+
+def test_minibatches_hold_every_rating_once_sorted_by_user_and_seeded() -> None:
+    from cofi.models.trainer import _batches
+
+    rng = np.random.default_rng(0)
+    n = 1003
+    triples = RatingTriples(
+        rng.integers(0, 40, n).astype(np.int32),
+        rng.integers(0, 30, n).astype(np.int32),
+        np.arange(n, dtype=np.float32),  # the rating names the rating
+        40,
+        30,
+    )
+    config = TrainConfig(method="minibatch", batch_size=100)
+
+    def draw(seed: int):
+        return _batches(triples, config, "minibatch", "float32", np.random.default_rng(seed))
+
+    batches = draw(1)
+    sizes = [len(batch[0]) for batch in batches]
+    assert len(batches) == 11 and max(sizes) - min(sizes) <= 1 and sum(sizes) == n
+    ids = np.concatenate([batch[2].numpy() for batch in batches]).astype(int)
+    np.testing.assert_array_equal(np.sort(ids), np.arange(n))
+    for movie, user, rating, weight in batches:
+        assert np.all(np.diff(user.numpy()) >= 0), "a batch is sorted by user"
+        np.testing.assert_array_equal(
+            movie.numpy(), triples.movie_index[rating.numpy().astype(int)]
+        )
+        np.testing.assert_array_equal(user.numpy(), triples.user_index[rating.numpy().astype(int)])
+        assert float(weight) == pytest.approx(n / len(movie))
+    again = draw(1)
+    for first, second in zip(batches, again, strict=True):
+        np.testing.assert_array_equal(first[2].numpy(), second[2].numpy())
+    assert not np.array_equal(batches[0][2].numpy(), draw(2)[0][2].numpy())
+
+
+def test_gathered_rows_reach_adam_as_keras_sparse_gradient() -> None:
+    """The step hands Adam the tape's gradient as it is. A row gathered twice gets two slices;
+    Keras 3's Adam sums them for the first moment but squares them one by one for the second
+    (10 here, not 16), so its first step moves the row by less than the learning rate. The
+    large-data defaults were chosen on validation with this behaviour (it beat Adam on the summed
+    gradient, benchmarks/scale.py)."""
+    import keras
+    import tensorflow as tf
+
+    from cofi.models.trainer import optimize
+
+    variable = tf.Variable(tf.zeros((2,)))
+
+    def cost(index, target):
+        return 0.5 * tf.reduce_sum((tf.gather(variable, index) - target) ** 2)
+
+    batch = (tf.constant([0, 0, 1]), tf.constant([1.0, 3.0, -2.0]))
+    optimize(cost, [variable], keras.optimizers.Adam(0.1), [batch], epochs=1)
+    # gradient slices (-1, -3) for row 0 and 2 for row 1
+    np.testing.assert_allclose(variable.numpy(), [0.1 * 4 / np.sqrt(10), -0.1], rtol=1e-5)
