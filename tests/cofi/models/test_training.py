@@ -263,3 +263,19 @@ def test_gathered_rows_reach_adam_as_keras_sparse_gradient() -> None:
     optimize(cost, [variable], keras.optimizers.Adam(0.1), [batch], epochs=1)
     # gradient slices (-1, -3) for row 0 and 2 for row 1
     np.testing.assert_allclose(variable.numpy(), [0.1 * 4 / np.sqrt(10), -0.1], rtol=1e-5)
+
+
+def test_biased_large_data_defaults_start_at_their_size_and_leave_smaller_data_alone() -> None:
+    from cofi.models.config import LARGE_DATA_RATINGS, make_config
+
+    small = make_config(None, {"objective": "biased"}, n_ratings=LARGE_DATA_RATINGS - 1)
+    large = make_config(None, {"objective": "biased"}, n_ratings=LARGE_DATA_RATINGS)
+    assert small == TrainConfig(objective="biased")
+    assert (large.regularization, large.lambda_, large.batch_size, large.epochs) == (
+        "weighted",
+        0.03,
+        62_500,
+        3,
+    )
+    mine = make_config(None, {"objective": "biased", "lambda_": 0.1}, n_ratings=LARGE_DATA_RATINGS)
+    assert mine.lambda_ == 0.1 and mine.regularization == "weighted"
