@@ -12,4 +12,4 @@ def cmd_run(args: argparse.Namespace) -> int:
     argv = list(args.pipeline_args)
     if args.data_dir and "--data-dir" not in argv:
         argv = ["--data-dir", str(args.data_dir), *argv]
-    return run_pipeline(argv)
+    return run_pipeline(argv, error_prefix="cofi: error: ")

@@ -7,7 +7,6 @@ Run it ad hoc with ``python -m flows.pipeline`` (``--help`` lists the options).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -20,6 +19,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 from prefect import flow  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
 
+from cli.parsing import OneLineParser  # noqa: E402
 from cofi import settings  # noqa: E402
 from cofi.data.ingest import read_manifest  # noqa: E402
 from cofi.errors import CofiError  # noqa: E402
@@ -362,7 +362,7 @@ def _warm_start(
 
 def parse_args(argv: list[str] | None = None) -> tuple[PipelineParameters, LaunchOptions]:
     """The command line, made from the fields of PipelineParameters and LaunchOptions."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m flows.pipeline",
         description="Run the cofi pipeline once: ingest MovieLens, train, evaluate, write recommendations.",
     )
@@ -398,8 +398,10 @@ def local_cluster(n_workers: int) -> dict[str, Any]:
     return {"n_workers": n_workers, "threads_per_worker": 1, "dashboard_address": "127.0.0.1:8787"}
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, error_prefix: str = "cofi-pipeline: ") -> int:
     """Run the flow once with the options in ``argv``; print where its outputs are.
+
+    A failure is told as one line starting ``error_prefix`` (``cofi run`` tells it as its own).
 
     Returns:
         The exit status: 0, 2 for a failure the user can fix (bad data or parameters, a full or
@@ -415,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         told = failures.reason(error)
         if told is None:
             told = f"unexpected {type(error).__name__}: {error} (--debug shows the traceback)"
-        print(f"cofi-pipeline: {' '.join(told.split())}", file=sys.stderr)
+        print(f"{error_prefix}{' '.join(told.split())}", file=sys.stderr)
         return 2 if failures.reason(error) else 1
     print()
     if record.evaluation:

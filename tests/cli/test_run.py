@@ -20,8 +20,9 @@ FLOW_DEFAULTS = {
 FLOW_PARAMETERS = set(FLOW_DEFAULTS)
 
 
-class Stopped(Exception):
-    """Raised in place of running the flow."""
+class Stopped(BaseException):
+    """Raised in place of running the flow (not an Exception, which the command would tell as a
+    failure in one line)."""
 
 
 @pytest.fixture
