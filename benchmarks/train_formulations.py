@@ -1,7 +1,9 @@
 """Time the training formulations on one dataset and print seconds per epoch and hold-out RMSE.
 
 Each variant trains the same sparse cost (cofi.models.cost.cofi_cost_sparse) with Keras Adam; they differ
-in batch size and whether the step is compiled by XLA. Used to choose cofi's mini-batch defaults.
+in batch size, whether the step is compiled by XLA and whether each batch is sorted by user (as
+cofi's trainer sorts them). Used to choose cofi's mini-batch defaults. A variant is
+``batch:learning_rate:xla[:sorted]``.
 
     python -m cofi.data.synthetic /tmp/syn5m --ratings 5000000
     python benchmarks/train_formulations.py /tmp/syn5m --features 32 --epochs 3
@@ -56,6 +58,8 @@ def run(
         started = time.perf_counter()
         for start in range(0, n, batch):
             index = order[start : start + batch]
+            if config["sorted"]:
+                index = index[np.argsort(triples.user_index[index], kind="stable")]
             loss = step(
                 triples.movie_index[index],
                 triples.user_index[index],
@@ -80,7 +84,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lambda", dest="lambda_", type=float, default=10.0)
     parser.add_argument(
-        "--variants", default="20000:0.01:0,100000:0.02:0,100000:0.02:1,500000:0.05:0,500000:0.05:1"
+        "--variants",
+        default="20000:0.01:0,100000:0.02:1,250000:0.05:1:0,250000:0.05:1:1,500000:0.05:1",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as work:
@@ -95,15 +100,21 @@ def main() -> None:
         f"{len(train):,} training ratings, {triples.n_movies:,} movies, {triples.n_users:,} users, {args.features} features, {args.epochs} epochs"
     )
     for variant in args.variants.split(","):
-        batch, lr, xla = variant.split(":")
-        config = {"batch": int(batch), "lr": float(lr), "xla": xla == "1"}
+        batch, lr, xla, *sort = variant.split(":")
+        config = {
+            "batch": int(batch),
+            "lr": float(lr),
+            "xla": xla == "1",
+            "sorted": sort == ["1"],
+        }
         times, prediction = run(
             normalized, mean, test_index, config, args.epochs, args.features, args.lambda_
         )
         error = rmse(test["rating"], np.clip(prediction, 0.5, 5.0))
         steady = np.mean(times[1:]) if len(times) > 1 else times[0]
         print(
-            f"batch {config['batch']:>8,} lr {config['lr']:<5} xla {config['xla']!s:<5}  first epoch {times[0]:6.2f} s  "
+            f"batch {config['batch']:>8,} lr {config['lr']:<5} xla {config['xla']!s:<5} "
+            f"sorted {config['sorted']!s:<5}  first epoch {times[0]:6.2f} s  "
             f"then {steady:6.2f} s/epoch  ({len(train) / steady / 1e6:5.2f} M ratings/s)  rmse {error:.4f}",
             flush=True,
         )

@@ -47,14 +47,16 @@ class BiasedObjective(Objective):
 
     def cost(self, params: Params, batch: Batch) -> tf.Tensor:
         X_, W_ = params["X"], params["W"]
+        users = self.user_factors(params)
         movie_rows = tf.gather(X_, batch.movie_index)
-        user_rows = tf.gather(self.user_factors(params), batch.user_index)
+        user_rows = tf.gather(users, batch.user_index)
         user_bias = tf.gather(tf.reshape(params["b"], [-1]), batch.user_index)
         movie_bias = tf.gather(params["movie_bias"], batch.movie_index)
         target = tf.cast(batch.target, X_.dtype)
         error = tf.reduce_sum(movie_rows * user_rows, axis=1) + user_bias + movie_bias - target
-        # The penalty is on W itself, whatever user_factors adds to it.
-        own_rows = tf.gather(W_, batch.user_index)
+        # The penalty is on W itself, whatever user_factors adds to it; when that is W, its
+        # rows are gathered once (a second gather would add a second scatter to the gradient).
+        own_rows = user_rows if users is W_ else tf.gather(W_, batch.user_index)
         penalty = penalty_batch(
             self.config.regularization,
             [X_, W_, params["b"], params["movie_bias"]],
