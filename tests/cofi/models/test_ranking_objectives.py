@@ -105,4 +105,6 @@ def test_large_data_defaults_apply_from_their_size_on_and_yield_to_given_setting
     given = make_config(None, {"objective": "ials", "n_features": 64}, n_ratings=10**8)
     assert given.n_features == 64
     # An objective without large-data defaults is the same at any size.
-    assert make_config(None, {}, n_ratings=10**8) == make_config(None, {})
+    assert make_config(None, {"objective": "lab"}, n_ratings=10**8) == make_config(
+        None, {"objective": "lab"}
+    )
