@@ -247,7 +247,13 @@ def main() -> None:
     if completed.returncode != 0:
         print(completed.stdout[-5000:], completed.stderr[-5000:], sep="\n")
         raise SystemExit(f"the pipeline failed with exit code {completed.returncode}")
-    summary = json.loads((data_dir / "latest" / "summary.json").read_text())
+    run_dir = (data_dir / "latest").resolve()
+    summary = json.loads((run_dir / "summary.json").read_text())
+
+    def at(key: str) -> Path:
+        # The record's paths are relative to the run folder.
+        return run_dir / summary[key]
+
     stages = summary["stage_seconds"]
     report = summary["evaluation"]
     n = summary["n_ratings"]
@@ -259,9 +265,7 @@ def main() -> None:
         print(f"  {stage:<16} {seconds:8.1f} s")
     print(f"  ingest         {n / stages['ingest'] / 1e6:8.2f} M ratings/s")
     if report:
-        epochs = json.loads((Path(summary["holdout_model_dir"]) / "model.json").read_text())[
-            "loss_history"
-        ]
+        epochs = json.loads((at("holdout_model_dir") / "model.json").read_text())["loss_history"]
         steps = len(epochs)
         print(
             f"  fit (hold-out) {report['fit_seconds']:8.1f} s, {steps} epochs/logs, {report['n_train'] * steps / report['fit_seconds'] / 1e6:.2f} M rating-updates/s"
@@ -273,7 +277,7 @@ def main() -> None:
         f"  scoring        {scores / stages['recommend'] / os.cpu_count() / 1e6:8.1f} M scores/s per core ({os.cpu_count()} cores, all users x all movies)"
     )
     if args.surprise and report:
-        result = run_surprise(Path(summary["train_path"]), Path(summary["test_path"]), args.seed)
+        result = run_surprise(at("train_path"), at("test_path"), args.seed)
         print(
             f"\nSurprise SVD (100 factors, 20 epochs): build {result['build_seconds']:.1f} s, fit {result['fit_seconds']:.1f} s "
             f"({result['updates_per_second'] / 1e6:.2f} M updates/s), RMSE {result['rmse']:.4f}, MAE {result['mae']:.4f}"

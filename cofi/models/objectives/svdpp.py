@@ -9,6 +9,8 @@ biased MF does.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import tensorflow as tf
 
 from cofi.data.matrices import RatingTriples
@@ -24,6 +26,8 @@ class SVDppObjective(BiasedObjective):
     variables = (*BiasedObjective.variables, IMPLICIT)
     minibatch = False
     warm_starts = False
+    # biased's large-data settings were chosen for its mini-batches; svdpp trains full batch.
+    large_data_defaults: ClassVar[dict[str, float]] = {}
 
     def prepare(self, triples: RatingTriples) -> None:
         self._movies = tf.constant(triples.movie_index)
