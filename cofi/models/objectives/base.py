@@ -99,7 +99,7 @@ class Objective(ABC):
     #: Hyperparameters used over :attr:`defaults` from
     #: :data:`~cofi.models.config.LARGE_DATA_RATINGS` ratings on, where training time, not
     #: accuracy alone, sets them (a user's own settings still win).
-    large_data_defaults: ClassVar[dict[str, float]] = {}
+    large_data_defaults: ClassVar[dict[str, float | str]] = {}
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config

@@ -40,7 +40,7 @@ class BiasedObjective(Objective):
     # test part (benchmarks/scale.py --direct): 15-16 s and RMSE 0.565 against Surprise SVD's
     # 32 s and 0.586, where the defaults took 22-25 s for 0.607.
     # (the base annotates values as float; make_config takes any TrainConfig field's value)
-    large_data_defaults: ClassVar[dict[str, float | str]] = {  # pyright: ignore[reportIncompatibleVariableOverride]
+    large_data_defaults: ClassVar[dict[str, float | str]] = {
         "regularization": "weighted",
         "lambda_": 0.03,
         "batch_size": 62_500,

@@ -27,7 +27,7 @@ class SVDppObjective(BiasedObjective):
     minibatch = False
     warm_starts = False
     # biased's large-data settings were chosen for its mini-batches; svdpp trains full batch.
-    large_data_defaults: ClassVar[dict[str, float]] = {}
+    large_data_defaults: ClassVar[dict[str, float | str]] = {}
 
     def prepare(self, triples: RatingTriples) -> None:
         self._movies = tf.constant(triples.movie_index)
