@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from cofi.data.checks import check_ratings
-from cofi.data.matrices import IndexMap, build_triples
+from cofi.data.matrices import IndexMap, RatingTriples, build_triples
 from cofi.data.schema import RatingScale
 from cofi.models.config import TrainConfig, make_config
 from cofi.models.fitting import fit_triples
@@ -22,6 +22,7 @@ def fit(
     movie_ids: np.ndarray | None = None,
     callback: ProgressCallback | None = None,
     warm_start: Model | None = None,
+    monitor: pd.DataFrame | None = None,
     **hyperparameters,
 ) -> Model:
     """Train a collaborative-filtering model on a ratings table.
@@ -42,6 +43,10 @@ def fit(
         warm_start: a previous model (same objective and ``n_features``) to start from: movies
             and users it knows begin at its parameters, new ones at seeded random values. With
             ``tolerance`` set, training stops once converged, in fewer steps than from scratch.
+        monitor: held-out ratings (``user_id``, ``movie_id``, ``rating``) whose RMSE is recorded
+            at every check in ``Model.validation_history``, for a learning curve; training is
+            the same with or without it. Ratings of users or movies not in ``ratings`` are left
+            out. Ignored for objectives that do not predict ratings.
         **hyperparameters: any :class:`~cofi.models.config.TrainConfig` field: ``n_features``,
             ``lambda_``, ``learning_rate``, ``iterations``, ``seed``, ``init_scale``, ``dtype``,
             ``method``, ``log_every``. Unknown names or bad values raise :class:`CofiError`.
@@ -59,6 +64,25 @@ def fit(
             np.concatenate([ratings["movie_id"].to_numpy(), np.asarray(movie_ids)])
         )
     triples, movies, users = build_triples(ratings, movies=movies)
+    held_out = None
+    if monitor is not None:
+        movie = movies.position_of(monitor["movie_id"].to_numpy())
+        user = users.position_of(monitor["user_id"].to_numpy())
+        known = (movie >= 0) & (user >= 0)
+        held_out = RatingTriples(
+            movie[known].astype(np.int32),
+            user[known].astype(np.int32),
+            monitor["rating"].to_numpy(np.float32)[known],
+            triples.n_movies,
+            triples.n_users,
+        )
     return fit_triples(
-        triples, movies, users, config, scale=scale, callback=callback, warm_start=warm_start
+        triples,
+        movies,
+        users,
+        config,
+        scale=scale,
+        callback=callback,
+        warm_start=warm_start,
+        monitor=held_out,
     )

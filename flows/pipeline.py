@@ -136,6 +136,7 @@ def _pipeline(params: PipelineParameters) -> RunRecord:
                     (config if start else cold).model_dump(),
                     data,
                     start,
+                    matrices["test_path"],
                 )
             # The published model learns from every rating; the held-out one measured the method.
             return stages(train_model, name)(

@@ -130,7 +130,10 @@ def _curves(record: RunRecord) -> dict[str, list[tuple[int, float]]]:
             [tuple(pair) for pair in model.loss_history], fit.n_ratings
         )
         if model.validation_history:
-            curves[f"{label}: validation RMSE"] = [
+            # The held-out fit records its test ratings' RMSE per check; a fit that stopped
+            # early, its validation ratings'.
+            name = "validation RMSE" if model.config.validation_fraction > 0 else "held-out RMSE"
+            curves[f"{label}: {name}"] = [
                 (int(step), float(error)) for step, error in model.validation_history
             ]
     return curves

@@ -24,6 +24,7 @@ def train_model(
     config: dict,
     data_dir: str,
     warm_start_dir: str | None = None,
+    monitor_path: str | None = None,
 ) -> dict:
     """Fit on ``ratings_path`` with hyperparameters ``config``; save the model in the step's folder.
 
@@ -34,6 +35,8 @@ def train_model(
         config: :class:`cofi.models.config.TrainConfig` fields.
         data_dir: the data folder, whose step folder ``model/`` the model is saved in.
         warm_start_dir: a previous model to start from (see :func:`cofi.fit`'s ``warm_start``).
+        monitor_path: held-out ratings whose RMSE the fit records at every check (the learning
+            curve's held-out line; training is the same without it).
 
     Returns:
         A summary: the fields of :class:`cofi.outputs.record.TrainSummary`.
@@ -67,6 +70,7 @@ def train_model(
         movie_ids=movie_ids,
         callback=progress,
         warm_start=warm,
+        monitor=read_ratings(monitor_path) if monitor_path else None,
     )
     seconds = time.perf_counter() - started
     steps = model.loss_history[-1][0] if model.loss_history else 0

@@ -24,8 +24,12 @@ def fit_triples(
     scale: RatingScale | None = None,
     callback: ProgressCallback | None = None,
     warm_start: Model | None = None,
+    monitor: RatingTriples | None = None,
 ) -> Model:
     """:func:`cofi.fit` for ratings already in matrix coordinates (raw, not centred).
+
+    ``monitor``: held-out ratings (raw, same coordinates) whose RMSE is recorded per check, for
+    an objective that predicts ratings.
 
     The objective centres the targets; early-stopping ratings are set aside before centring, so
     their own values never leak into the offsets (movie means, global mean) the model keeps.
@@ -45,7 +49,16 @@ def fit_triples(
     targets, offset = objective.centre(fit_part)
     if validation is not None:
         validation = objective.targets(validation, offset)
-    result = train(targets, config, callback=callback, validation=validation, initial=initial)
+    if monitor is not None:
+        monitor = objective.targets(monitor, offset) if objective.predicts_ratings else None
+    result = train(
+        targets,
+        config,
+        callback=callback,
+        validation=validation,
+        initial=initial,
+        monitor=monitor,
+    )
     indptr, seen = seen_csr(triples)
     return Model(
         X=result.X,

@@ -126,18 +126,8 @@ class EarlyStopping(Callback):
         self.best_values: dict[str, np.ndarray] | None = None
         self.checks_since_best = 0
 
-    def rmse(self, values: dict[str, np.ndarray]) -> float:
-        movie, user = self.validation.movie_index, self.validation.user_index
-        error = (
-            np.einsum("ij,ij->i", values["X"][movie], values["W"][user])
-            + values["b"][0, user]
-            + values["movie_bias"][movie]
-            - self.validation.rating
-        )
-        return float(np.sqrt(np.mean(np.square(error, dtype=np.float64))))
-
     def on_check(self, epoch: int, loss: float) -> bool:
-        rmse = self.rmse(self.export())
+        rmse = centred_rmse(self.export(), self.validation)
         self.history.append((epoch, rmse))
         if rmse < self.best_rmse:
             self.best_rmse, self.best_step, self.checks_since_best = rmse, epoch, 0
@@ -155,6 +145,38 @@ class EarlyStopping(Callback):
         if self.best_values is not None:
             for name, value in self.best_values.items():
                 self.variables[name].assign(value)
+
+
+class Monitor(Callback):
+    """Records the RMSE on held-out ratings at every check, changing nothing: a learning curve's
+    held-out line (unlike :class:`EarlyStopping`, it neither stops nor restores).
+
+    Args:
+        monitored: the held-out ratings, centred like the training targets.
+        export: returns the model's current arrays (X, W, b, movie_bias).
+    """
+
+    def __init__(
+        self, monitored: RatingTriples, export: Callable[[], dict[str, np.ndarray]]
+    ) -> None:
+        self.monitored, self.export = monitored, export
+        self.history: list[tuple[int, float]] = []
+
+    def on_check(self, epoch: int, loss: float) -> bool:
+        self.history.append((epoch, centred_rmse(self.export(), self.monitored)))
+        return False
+
+
+def centred_rmse(values: dict[str, np.ndarray], triples: RatingTriples) -> float:
+    """The RMSE of the arrays ``values`` (X, W, b, movie_bias) on centred ``triples``."""
+    movie, user = triples.movie_index, triples.user_index
+    error = (
+        np.einsum("ij,ij->i", values["X"][movie], values["W"][user])
+        + values["b"][0, user]
+        + values["movie_bias"][movie]
+        - triples.rating
+    )
+    return float(np.sqrt(np.mean(np.square(error, dtype=np.float64))))
 
 
 # The step and the loop ------------------------------------------------------------------------
@@ -249,7 +271,7 @@ class TrainResult:
         loss_history: (iteration, cost) pairs, one every ``log_every`` iterations and the last
             (for mini-batches: (epoch, mean batch cost) pairs).
         validation_history: (iteration or epoch, RMSE) on the validation ratings, when
-            ``validation_fraction > 0``.
+            ``validation_fraction > 0``, else on the ``monitor`` ratings when given.
         best_step: the iteration or epoch whose parameters were kept.
         method: "dense", "sparse" or "minibatch", as actually used.
         seconds: wall time of the optimization loop (graph tracing included).
@@ -307,6 +329,7 @@ def train(
     callback: ProgressCallback | None = None,
     validation: RatingTriples | None = None,
     initial: dict[str, np.ndarray] | None = None,
+    monitor: RatingTriples | None = None,
 ) -> TrainResult:
     """Fit the objective ``config.objective`` to centred targets by minimizing its cost with Adam.
 
@@ -320,6 +343,9 @@ def train(
             ``config.validation_fraction`` of ``triples`` is set aside (seeded).
         initial: starting values by variable name, e.g. from
             :func:`cofi.models.warm.warm_start_parameters`; the rest start seeded as usual.
+        monitor: held-out targets, centred like ``triples``, whose RMSE is recorded at every
+            check (``validation_history``) without changing training; ignored when stopping
+            early on ``validation``.
 
     Returns:
         The learned parameters as NumPy arrays, and the loss history.
@@ -385,6 +411,10 @@ def train(
             config.patience,
         )
         callbacks.append(stopper)
+    watcher = None
+    if monitor is not None and len(monitor) and stopper is None:
+        watcher = Monitor(monitor, lambda: objective.export(params))
+        callbacks.append(watcher)
     if config.tolerance > 0:
         callbacks.append(Tolerance(config.tolerance))
     optimizer = keras.optimizers.Adam(
@@ -417,7 +447,7 @@ def train(
         final["b"],
         final["movie_bias"],
         loss_history=report.history,
-        validation_history=stopper.history if stopper else [],
+        validation_history=stopper.history if stopper else watcher.history if watcher else [],
         best_step=stopper.best_step if stopper else None,
         method=method,
         seconds=time.perf_counter() - started,

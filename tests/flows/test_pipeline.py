@@ -79,6 +79,12 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
 
     report = record.evaluation
     assert report["beats_baselines"] == {"rmse": True, "mae": True}
+    # the held-out fit recorded its test RMSE at every check: the learning curve's held-out line
+    curve = load_model(record.holdout_model_dir).validation_history
+    assert [step for step, _ in curve] == [
+        step for step, _ in load_model(record.holdout_model_dir).loss_history
+    ]
+    assert abs(curve[-1][1] - report["metrics"]["model"]["rmse"]) < 0.05
     # the published list, judged on the held-out split: a recomputation gives the same
     assert record.published_list is not None and record.ranking_holdout_model_dir is not None
     again = compare_rankings(

@@ -279,3 +279,28 @@ def test_biased_large_data_defaults_start_at_their_size_and_leave_smaller_data_a
     )
     mine = make_config(None, {"objective": "biased", "lambda_": 0.1}, n_ratings=LARGE_DATA_RATINGS)
     assert mine.lambda_ == 0.1 and mine.regularization == "weighted"
+
+
+def test_a_monitor_records_held_out_rmse_per_check_and_changes_nothing() -> None:
+    ratings, _ = planted()
+    held_out = ratings.sample(frac=0.2, random_state=0)
+    train_part = ratings.drop(held_out.index)
+    # a pair the model cannot score (unknown user) is left out, not an error
+    stranger = pd.DataFrame({"user_id": [10**6], "movie_id": [held_out["movie_id"].iloc[0]],
+                             "rating": [3.0]})  # fmt: skip
+    plain = cofi.fit(train_part, n_features=3, iterations=60, log_every=10)
+    watched = cofi.fit(
+        train_part,
+        n_features=3,
+        iterations=60,
+        log_every=10,
+        monitor=pd.concat([held_out, stranger]),
+    )
+    assert watched.model_id == plain.model_id and plain.validation_history == []
+    steps = [step for step, _ in watched.validation_history]
+    assert steps == [step for step, _ in watched.loss_history]
+    errors = [error for _, error in watched.validation_history]
+    assert errors[-1] < errors[0]
+    predicted = watched.predict(held_out["user_id"], held_out["movie_id"])
+    # the last check is before the last step's update: close to, not equal to, the final RMSE
+    assert abs(errors[-1] - rmse(held_out["rating"].to_numpy(), predicted)) < 0.05
