@@ -70,8 +70,8 @@ class Model:
         loss_history: (iteration, cost) pairs logged during training.
         movie_bias: (n_movies,) learned movie biases c (zeros when the objective has none).
 
-    For ``config.objective == "ranking"`` the model scores preference (1 = would rate), not a
-    rating: :meth:`predict` and the ``predicted_rating`` of recommendations are those scores,
+    When its objective does not predict ratings (:attr:`predicts_ratings` false: ``ranking``,
+    ``ials``) the model scores preference (1 = would rate), not a rating: :meth:`predict` and the ``predicted_rating`` of recommendations are those scores,
     unclipped.
     """
 

@@ -18,7 +18,7 @@ start, fold-in as biased MF against the saved ``X``, as for both parts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import ClassVar
 
 import numpy as np
 import tensorflow as tf
@@ -29,30 +29,32 @@ from cofi.models.objectives.base import Batch, Objective, Params, Variable
 from cofi.models.objectives.biased import BiasedObjective
 from cofi.models.objectives.svdpp import SVDppObjective
 
-Part = Literal["autorec", "svdpp"]
+#: The parts, in this order: their variables, widths and weights are listed part by part.
+AUTOREC, SVDPP = 0, 1
 
 #: The SVD++ part's variables are named with this prefix; the AutoRec part keeps its names.
 SVDPP_PREFIX = "svdpp_"
 
 
-def part_width(part: Part, n_features: int) -> int:
-    """Columns of one part's factors: a quarter of ``n_features`` (rounded down) for SVD++, the
-    rest for AutoRec (a part of width 0 keeps only its biases)."""
+def part_widths(n_features: int) -> tuple[int, int]:
+    """Columns of each part's factors, (AutoRec, SVD++): a quarter of ``n_features`` (rounded
+    down) for SVD++, the rest for AutoRec (a part of width 0 keeps only its biases)."""
     svdpp = n_features // 4
-    return svdpp if part == "svdpp" else n_features - svdpp
+    return n_features - svdpp, svdpp
 
 
 @dataclass(frozen=True)
 class PartVariable(Variable):
-    """A variable of one part, its factors as wide as :func:`part_width` says."""
+    """A variable of one part (:data:`AUTOREC` or :data:`SVDPP`), its factors as wide as
+    :func:`part_widths` says."""
 
-    part: Part = "autorec"
+    part: int = AUTOREC
 
     def shape(self, n_movies: int, n_users: int, n_features: int) -> tuple[int, ...]:
-        return super().shape(n_movies, n_users, part_width(self.part, n_features))
+        return super().shape(n_movies, n_users, part_widths(n_features)[self.part])
 
 
-def _part_variables(objective: type[Objective], part: Part, prefix: str) -> tuple[Variable, ...]:
+def _part_variables(objective: type[Objective], part: int, prefix: str) -> tuple[Variable, ...]:
     return tuple(
         PartVariable(prefix + v.name, v.side, v.kind, v.init, part=part)
         for v in objective.variables
@@ -64,8 +66,8 @@ class BlendObjective(Objective):
 
     name = "blend"
     variables = (
-        *_part_variables(AutoRecObjective, "autorec", ""),
-        *_part_variables(SVDppObjective, "svdpp", SVDPP_PREFIX),
+        *_part_variables(AutoRecObjective, AUTOREC, ""),
+        *_part_variables(SVDppObjective, SVDPP, SVDPP_PREFIX),
     )
     minibatch = False
     warm_starts = False
@@ -85,15 +87,13 @@ class BlendObjective(Objective):
 
     def __init__(self, config) -> None:
         super().__init__(config)
-        n = config.n_features
+        autorec_width, svdpp_width = part_widths(config.n_features)
         # model_copy skips validation: a part of width 0 is allowed here.
-        self.autorec = AutoRecObjective(
-            config.model_copy(update={"n_features": part_width("autorec", n)})
-        )
+        self.autorec = AutoRecObjective(config.model_copy(update={"n_features": autorec_width}))
         self.svdpp = SVDppObjective(
             config.model_copy(
                 update={
-                    "n_features": part_width("svdpp", n),
+                    "n_features": svdpp_width,
                     "lambda_": config.lambda_ * self.SVDPP_LAMBDA_SHARE,
                 }
             )

@@ -10,7 +10,7 @@ from cofi.data.matrices import RatingTriples
 from cofi.models.config import TrainConfig
 from cofi.models.objectives import objective_for
 from cofi.models.objectives.base import Batch
-from cofi.models.objectives.blend import BlendObjective, part_width
+from cofi.models.objectives.blend import BlendObjective, part_widths
 
 
 def _triples(seed=0, n_movies=5, n_users=4):
@@ -76,8 +76,9 @@ def test_autorec_codes_by_hand() -> None:
 
 @pytest.mark.parametrize("n_features", [1, 3, 4, 9, 132])
 def test_blend_parts_fill_the_features(n_features) -> None:
-    assert part_width("autorec", n_features) + part_width("svdpp", n_features) == n_features
-    assert part_width("autorec", n_features) >= 1
+    autorec, svdpp = part_widths(n_features)
+    assert autorec + svdpp == n_features
+    assert autorec >= 1
 
 
 def test_blend_predicts_the_weighted_mean_of_its_parts() -> None:
