@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -206,8 +207,11 @@ def _pipeline(params: PipelineParameters) -> RunRecord:
         "ranking_final": ranking_final,
     }
     return _publish(
-        params, root, dataset, ingested, matrices, (config, ranking_config), fits,
-        evaluation, recommended, similar, (warm, ranking_warm), ratings_digest, stages,
+        params, root, dataset,
+        lambda run_dir: _gathered(
+            params, root, run_dir, dataset, ingested, matrices, (config, ranking_config), fits,
+            evaluation, recommended, similar, (warm, ranking_warm), ratings_digest, stages,
+        ),
     )  # fmt: skip
 
 
@@ -215,26 +219,14 @@ def _publish(
     params: PipelineParameters,
     root: Path,
     dataset: str,
-    ingested: dict,
-    matrices: dict,
-    configs: tuple,
-    fits: dict,
-    evaluation: dict | None,
-    recommended: dict,
-    similar: dict | None,
-    warm_starts: tuple[dict, dict],
-    ratings_digest: str,
-    stages: Stages,
+    gathered: Callable[[Path], RunRecord],
 ) -> RunRecord:
-    """Gather the steps' outputs into a new run folder with its record and report, then point
-    ``latest`` at it; then tidy what killed runs left behind."""
+    """Make a new run folder, let ``gathered`` fill it and return its record, write the record
+    and report, then point ``latest`` at it; then tidy what killed runs left behind."""
     latest = root / "latest"
     run_dir = new_run_dir(root, dataset)
     try:
-        record = _gathered(
-            params, root, run_dir, dataset, ingested, matrices, configs, fits,
-            evaluation, recommended, similar, warm_starts, ratings_digest, stages,
-        )  # fmt: skip
+        record = gathered(run_dir)
         # The run folder is complete, record included, before `latest` points at it.
         record.write(run_dir)
         # The run's own parameters; the models' configurations, resolved, come from the record.
