@@ -77,8 +77,8 @@ def test_autorec_codes_by_hand() -> None:
 @pytest.mark.parametrize("n_features", [1, 3, 4, 9, 132])
 def test_blend_parts_fill_the_features(n_features) -> None:
     autorec, svdpp = part_widths(n_features)
-    assert autorec + svdpp == n_features
-    assert autorec >= 1
+    assert autorec + svdpp + 1 == n_features  # and the user biases' column
+    assert autorec >= (1 if n_features > 1 else 0) and svdpp >= 0
 
 
 def test_blend_predicts_the_weighted_mean_of_its_parts() -> None:
@@ -91,7 +91,12 @@ def test_blend_predicts_the_weighted_mean_of_its_parts() -> None:
     assert exported["X"].shape == (5, 8) and exported["W"].shape == (4, 8)
     autorec = objective.autorec.export(params)
     svdpp = objective.svdpp.export(objective._svdpp_params(params))
-    a = BlendObjective.AUTOREC_WEIGHT
+    # AutoRec's share grows with the movie's ratings: min(1, k log(1 + n_i))
+    counts = np.bincount(triples.movie_index, minlength=triples.n_movies)
+    share = np.minimum(1.0, BlendObjective.AUTOREC_SLOPE * np.log1p(counts))
+    np.testing.assert_allclose(objective.autorec_share(), share)
+    assert len(np.unique(share)) > 1
+    a = share[triples.movie_index]
     np.testing.assert_allclose(
         _predict(exported, triples),
         a * _predict(autorec, triples) + (1 - a) * _predict(svdpp, triples),
