@@ -60,7 +60,11 @@ def main() -> None:
     train, test = split_random(ratings, 0.1, seed=0)
     cutoff = ratings["timestamp"].quantile(1 - args.new_fraction)
     yesterday = train[train["timestamp"] < cutoff]
-    settings = dict(iterations=args.iterations, log_every=args.log_every, seed=0)
+    # biased MF: the objective warm starts are for (cofi.fit's default for small data, blend,
+    # cannot be warm-started)
+    settings = dict(
+        objective="biased", iterations=args.iterations, log_every=args.log_every, seed=0
+    )
     scale = infer_scale(ratings["rating"].to_numpy())
     movie_ids = ratings["movie_id"].unique()
     previous = cofi.fit(yesterday, scale=scale, movie_ids=movie_ids, **settings)

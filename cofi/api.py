@@ -28,8 +28,14 @@ def fit(
     """Train a collaborative-filtering model on a ratings table.
 
     The ratings are centred as the objective asks (per-movie means for the lab's cost, the global
-    mean for the default biased MF; see :mod:`cofi.models.objectives`), then the parameters are
-    fitted by Adam on that cost with TensorFlow's autodiff.
+    mean for the others; see :mod:`cofi.models.objectives`), then the parameters are fitted by
+    Adam on that cost with TensorFlow's autodiff.
+
+    Without a ``config`` or an ``objective``, the objective depends on the size
+    (:func:`~cofi.models.config.default_objective`): below a million ratings ``blend``
+    (I-AutoRec and SVD++ averaged, full batch: the most accurate on validation ratings), from
+    there on ``biased`` MF on mini-batches, with its large-data settings; with a
+    ``warm_start``, the starting model's objective.
 
     Args:
         ratings: a DataFrame with ``user_id``, ``movie_id`` and ``rating`` (other columns are
@@ -54,6 +60,8 @@ def fit(
     Returns:
         The trained :class:`~cofi.models.model.Model`.
     """
+    if warm_start is not None and config is None and not hyperparameters.get("objective"):
+        hyperparameters["objective"] = warm_start.config.objective  # go on with its objective
     config = make_config(
         config, hyperparameters, warm_start=warm_start is not None, n_ratings=len(ratings)
     )

@@ -33,7 +33,10 @@ from cofi.errors import CofiError
 from cofi.evaluation.sweep import Metric, SweepSpace
 from cofi.models.config import (
     LAB_CONFIG,
+    LARGE_DATA_OBJECTIVE,
+    MINIBATCH_MIN_RATINGS,
     OBJECTIVE_DEFAULTS,
+    SMALL_DATA_OBJECTIVE,
     WARM_START_DEFAULTS,
     TrainConfig,
     make_config,
@@ -72,19 +75,29 @@ TRAINING_FIELDS = (
     "validation_fraction",
 )
 
-# None in these: the objective's own default, or a warm start's (filled by make_config).
-_FILLED_LATER = {
-    "lambda_": f"empty: {TrainConfig().lambda_:g}; "
-    + ", ".join(
-        f"{defaults['lambda_']:g} for {name}"
-        for name, defaults in OBJECTIVE_DEFAULTS.items()
-        if "lambda_" in defaults
-    ),
-    "learning_rate": f"empty: {TrainConfig().learning_rate:g}; "
-    f"{WARM_START_DEFAULTS['learning_rate']:g} for a warm start",
-    "tolerance": f"empty: {TrainConfig().tolerance:g}; "
-    f"{WARM_START_DEFAULTS['tolerance']:g} for a warm start",
-}
+
+def _filled_later() -> dict[str, str]:
+    """What an empty field means, for the fields left empty by default (None): the objective is
+    chosen by size, and a field some objective (or a warm start) sets has that value there,
+    else TrainConfig's (make_config fills them in)."""
+    described = {
+        "objective": f"empty: {SMALL_DATA_OBJECTIVE} below {MINIBATCH_MIN_RATINGS:,} ratings, "
+        f"{LARGE_DATA_OBJECTIVE} from there on"
+    }
+    for name in TRAINING_FIELDS:
+        cases = [
+            f"{defaults[name]:g} for {objective}"
+            for objective, defaults in OBJECTIVE_DEFAULTS.items()
+            if name in defaults
+        ]
+        if name in WARM_START_DEFAULTS:
+            cases.append(f"{WARM_START_DEFAULTS[name]:g} for a warm start")
+        if cases:
+            described[name] = f"empty: {getattr(TrainConfig(), name):g}; " + ", ".join(cases)
+    return described
+
+
+_FILLED_LATER = _filled_later()
 
 
 def _training_fields() -> dict[str, Any]:
@@ -94,7 +107,11 @@ def _training_fields() -> dict[str, Any]:
         if name in _FILLED_LATER:
             described = f"{info.description} ({_FILLED_LATER[name]})"
             # The bounds on the value itself, so that None (empty) is not checked against them.
-            bounded = Annotated[(info.annotation, *info.metadata)]  # type: ignore[valid-type]
+            bounded = (
+                Annotated[(info.annotation, *info.metadata)]  # type: ignore[valid-type]
+                if info.metadata
+                else info.annotation
+            )
             fields[name] = (bounded | Unset, Field(default=None, description=described))
         else:
             fields[name] = (info.annotation, FieldInfo.merge_field_infos(info))

@@ -63,13 +63,16 @@ failures.install()
 
 def run_name() -> str:
     """The flow run's name: dataset, objective and size, then a stamp that tells runs apart,
-    e.g. ``ml-latest-small-biased-30f-1201-0300-a1b2`` (UTC month-day-hour-minute, run id)."""
+    e.g. ``ml-latest-small-auto-1201-0300-a1b2``, ``ml-100k-biased-64f-1201-0300-a1b2`` (UTC
+    month-day-hour-minute, run id)."""
     parameters = flow_run.get_parameters()
     dataset = dataset_key(parameters.get("dataset"), parameters.get("source"))
-    objective = parameters.get("objective", "biased")
-    n_features = parameters.get("n_features", TrainConfig().n_features)
+    # unset, the objective is chosen by the ratings' size (not known yet), and it sets the size
+    objective = parameters.get("objective") or "auto"
+    n_features = parameters.get("n_features")
+    size = f"-{n_features}f" if n_features else ""
     stamp = time.strftime("%m%d-%H%M", time.gmtime())
-    return f"{dataset}-{objective}-{n_features}f-{stamp}-{(flow_run.get_id() or '')[:4]}"
+    return f"{dataset}-{objective}{size}-{stamp}-{(flow_run.get_id() or '')[:4]}"
 
 
 @flow(name="cofi-pipeline", log_prints=True, flow_run_name=run_name)

@@ -76,7 +76,7 @@ def cofi_sweep(**parameters: Any) -> dict:
         unmapped(params.k),
         unmapped(params.min_movie_ratings),
     )
-    written = write_sweep_results(trials.result(), str(run_dir), params.metric)
+    written = write_sweep_results(trials.result(), str(run_dir), params.metric, split["n_fit"])
     summary = {
         "run_dir": str(run_dir),
         "space": space.model_dump(mode="json", exclude_none=True),

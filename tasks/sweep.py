@@ -100,13 +100,14 @@ def score_trial(
 
 
 @task(name="write-sweep-results")
-def write_sweep_results(results: list[dict], out_dir: str, metric: str) -> dict:
+def write_sweep_results(
+    results: list[dict], out_dir: str, metric: str, n_fit: int | None = None
+) -> dict:
     """Write the results table and the best configuration; publish both as Prefect artifacts.
 
     Writes ``sweep_results.parquet`` (one row per trial), ``best_config.parquet`` (the best
     trial's row) and ``best_config.json`` (the best trial with every TrainConfig field as
-    ``cofi.fit`` fills it in),
-    each atomically.
+    ``cofi.fit`` fills it in for ``n_fit`` ratings, the trials' fit part), each atomically.
 
     Returns:
         The three paths and the best trial (see :func:`cofi.evaluation.sweep.best_config`; NaN scores
@@ -122,7 +123,7 @@ def write_sweep_results(results: list[dict], out_dir: str, metric: str) -> dict:
     document = {
         "metric": metric,
         "trial": best["trial"],
-        "config": full_config(best["config"]).model_dump(),
+        "config": full_config(best["config"], n_fit).model_dump(),
         "metrics": _json_row(best["metrics"]),
     }
     json_path = out / "best_config.json"

@@ -249,15 +249,18 @@ def expand(space: SweepSpace, seed: int = 0) -> list[dict[str, Any]]:
     return typed
 
 
-def full_config(config: dict[str, Any]) -> TrainConfig:
-    """The whole configuration ``cofi.fit(ratings, **config)`` trains with.
+def full_config(config: dict[str, Any], n_ratings: int | None = None) -> TrainConfig:
+    """The whole configuration ``cofi.fit(ratings, **config)`` trains with, for ``n_ratings``
+    ratings (unknown: as for few).
 
-    Fields ``config`` leaves out take ``cofi.fit``'s defaults, which can depend on the objective
-    (:data:`cofi.models.config.OBJECTIVE_DEFAULTS`), so ``TrainConfig(**config)`` is not always the same.
+    Fields ``config`` leaves out take ``cofi.fit``'s defaults, which depend on the objective
+    (:data:`cofi.models.config.OBJECTIVE_DEFAULTS`) and, without one, the ratings' size
+    (:func:`cofi.models.config.default_objective`), so ``TrainConfig(**config)`` is not always
+    the same.
     """
     from cofi.models.config import make_config
 
-    return make_config(None, config)
+    return make_config(None, config, n_ratings=n_ratings)
 
 
 def split_for_validation(

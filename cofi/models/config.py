@@ -117,6 +117,26 @@ def __getattr__(name: str):
 WARM_START_DEFAULTS: dict = {"learning_rate": 0.02, "tolerance": 1e-3}
 
 
+#: From this many ratings on, "auto" trains on mini-batches: a full-batch step costs about as
+#: much as a whole mini-batch epoch, and mini-batches converge in far fewer epochs.
+MINIBATCH_MIN_RATINGS = 1_000_000
+
+#: ``cofi.fit``'s objective when none is named, below :data:`MINIBATCH_MIN_RATINGS` ratings: the
+#: most accurate on validation ratings (benchmarks/rating_accuracy.py --validate), full batch.
+SMALL_DATA_OBJECTIVE = "blend"
+#: ... and from there on, where training takes mini-batches (blend cannot) and time counts.
+LARGE_DATA_OBJECTIVE = "biased"
+
+
+def default_objective(n_ratings: int | None) -> str:
+    """The objective ``cofi.fit`` trains when none is named, for ``n_ratings`` ratings
+    (unknown: as for few): :data:`SMALL_DATA_OBJECTIVE` below :data:`MINIBATCH_MIN_RATINGS`,
+    :data:`LARGE_DATA_OBJECTIVE` from there on."""
+    if n_ratings is not None and n_ratings >= MINIBATCH_MIN_RATINGS:
+        return LARGE_DATA_OBJECTIVE
+    return SMALL_DATA_OBJECTIVE
+
+
 #: From this many ratings on, an objective's ``large_data_defaults`` apply (see
 #: :attr:`cofi.models.objectives.base.Objective.large_data_defaults`): ML-10M and larger.
 LARGE_DATA_RATINGS = 10_000_000
@@ -131,20 +151,26 @@ def make_config(
 ) -> TrainConfig:
     """``config`` (default ``TrainConfig()``) with ``hyperparameters`` overriding its fields.
 
-    Without a ``config``, the chosen objective's own defaults (:func:`objective_defaults`;
-    from :data:`LARGE_DATA_RATINGS` ``n_ratings`` on, with its large-data defaults over them)
-    and, for a warm start, :data:`WARM_START_DEFAULTS` come between the global defaults and
+    Without a ``config``, the objective is ``hyperparameters["objective"]`` when given (not
+    None), else :func:`default_objective` of ``n_ratings``; its own defaults
+    (:func:`objective_defaults`; from its ``large_data_from`` or :data:`LARGE_DATA_RATINGS`
+    ``n_ratings`` on, with its large-data defaults over them) and, for a warm start of an objective that can be
+    warm-started, :data:`WARM_START_DEFAULTS` come between the global defaults and
     ``hyperparameters``.
     """
     base = (config or TrainConfig()).model_dump()
+    hyperparameters = dict(hyperparameters)
     if config is None:
-        objective = hyperparameters.get("objective", base["objective"])
+        objective = hyperparameters.get("objective") or default_objective(n_ratings)
+        hyperparameters["objective"] = objective
         if objective in OBJECTIVE_NAMES:  # an unknown name is refused by TrainConfig below
+            objective_type = objective_class(objective)
             base.update(objective_defaults(objective))
-            if n_ratings is not None and n_ratings >= LARGE_DATA_RATINGS:
-                base.update(objective_class(objective).large_data_defaults)
-        if warm_start:
-            base.update(WARM_START_DEFAULTS)
+            large_from = objective_type.large_data_from or LARGE_DATA_RATINGS
+            if n_ratings is not None and n_ratings >= large_from:
+                base.update(objective_type.large_data_defaults)
+            if warm_start and objective_type.warm_starts:
+                base.update(WARM_START_DEFAULTS)
     try:
         return TrainConfig(**{**base, **hyperparameters})
     except ValidationError as error:

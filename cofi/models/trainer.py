@@ -18,7 +18,7 @@ import numpy as np
 
 from cofi.data.matrices import DENSE_CELL_LIMIT, RatingTriples
 from cofi.errors import TrainingError
-from cofi.models.config import TrainConfig
+from cofi.models.config import MINIBATCH_MIN_RATINGS, TrainConfig
 from cofi.models.objectives import objective_for
 
 logger = logging.getLogger("cofi")
@@ -288,11 +288,6 @@ class TrainResult:
     method: str = "sparse"
     seconds: float = 0.0
     steps: int = 0
-
-
-#: From this many ratings on, "auto" trains on mini-batches: a full-batch step costs about as
-#: much as a whole mini-batch epoch, and mini-batches converge in far fewer epochs.
-MINIBATCH_MIN_RATINGS = 1_000_000
 
 
 def choose_method(

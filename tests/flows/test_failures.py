@@ -128,7 +128,7 @@ def test_a_failing_step_fails_the_run_with_its_reason_and_the_command_with_one_l
     # named for what it ran, with a stamp that tells it from the next run of the same parameters
     with get_client(sync_client=True) as client:
         name = client.read_flow_run(state.state_details.flow_run_id).name
-    assert re.fullmatch(r"ml-latest-small-biased-30f-\d{4}-\d{4}-[0-9a-f]{4}", name), name
+    assert re.fullmatch(r"ml-latest-small-auto-\d{4}-\d{4}-[0-9a-f]{4}", name), name
     errors = [r for r in run_log if r.levelno >= logging.ERROR]
     assert [r.getMessage() for r in errors] == [told]
     assert not any(r.exc_info for r in run_log)

@@ -138,7 +138,9 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
     assert "RMSE" in Artifact.get("cofi-report").data
     # the verdict first, then the run, the parameters as used, outputs from the data folder
     lines = markdown.splitlines()
-    assert lines[0].startswith(f"# cofi run report: {record.dataset}: biased, 30 features, ")
+    # the rating model cofi.fit picks for ml-latest-small's size, with its own defaults
+    assert (record.config.objective, record.config.n_features) == ("blend", 132)
+    assert lines[0].startswith(f"# cofi run report: {record.dataset}: blend, 132 features, ")
     assert lines[4].startswith("The rating model beats the baselines on ")
     assert "| rows among the 50 most-rated movies |" in markdown
     assert f"**Run**: model `{record.model_id}` fitted in " in markdown
@@ -152,25 +154,27 @@ def test_pipeline_end_to_end_then_a_failed_run_keeps_the_last_good_outputs(
     assert f"Model {record.model_id}, fitted in " in metrics_artifact.description
     curve_artifact = Artifact.get("cofi-learning-curve")
     assert curve_artifact.type == "markdown"
-    assert curve_artifact.data.startswith(f"![learning curve: {record.dataset}: biased")
+    assert curve_artifact.data.startswith(f"![learning curve: {record.dataset}: blend")
     assert Artifact.get("cofi-training-progress").description.startswith(
         "train-ranking-final: ials, 128 features, on "
     )
 
-    # a warm-started run starts from the published model and, converged, stops sooner
-    warm = cofi_pipeline(**source, data_dir=str(tmp_path), warm_start=True)
+    # a warm-started run starts from the published model and, converged, stops sooner (with
+    # biased MF: the default blend cannot be warm-started, which the contract test checks)
+    biased = dict(source, data_dir=str(tmp_path), objective="biased")
+    cold = cofi_pipeline(**biased)
+    warm = cofi_pipeline(**biased, warm_start=True)
     assert warm.warm_start.startswith("warm start from") and "held-out" in warm.warm_start
-    assert warm.train.final.warm_start_from == record.model_id
-    assert warm.train.ranking_final is not None and record.ranking_model_id is not None
-    assert warm.train.ranking_final.warm_start_from == record.ranking_model_id
-    assert warm.training_steps < record.training_steps
+    assert warm.train.final.warm_start_from == cold.model_id
+    assert warm.train.ranking_final is not None and cold.ranking_model_id is not None
+    assert warm.train.ranking_final.warm_start_from == cold.ranking_model_id
+    assert warm.training_steps < cold.training_steps
     assert warm.evaluation["beats_baselines"] == {"rmse": True, "mae": True}
-    assert (
-        abs(warm.evaluation["metrics"]["model"]["rmse"] - report["metrics"]["model"]["rmse"]) < 0.01
-    )
+    cold_rmse = cold.evaluation["metrics"]["model"]["rmse"]
+    assert abs(warm.evaluation["metrics"]["model"]["rmse"] - cold_rmse) < 0.01
 
     # and with no new ratings since, the warm-started models stand: no training, no drift
-    again = cofi_pipeline(**source, data_dir=str(tmp_path), warm_start=True)
+    again = cofi_pipeline(**biased, warm_start=True)
     assert again.warm_start.startswith("no new ratings since")
     assert again.model_id == warm.model_id and again.evaluation == warm.evaluation
 
@@ -323,7 +327,7 @@ def test_the_ranking_model_is_declared_once_with_its_own_defaults() -> None:
     from cofi.models.config import objective_defaults
 
     assert config.lambda_ == objective_defaults("ranking").get("lambda_", TrainConfig().lambda_)
-    assert params.train_config().objective == "biased"
+    assert params.train_config().objective == "blend"  # by size: few ratings
     # from ML-10M's size on, the ranking objective's large-data defaults, under given settings
     large, _ = parse_args([])
     config = large.ranking_config(n_ratings=10**7)

@@ -116,7 +116,9 @@ def test_similar_movies_table_writes_the_library_table(tmp_path) -> None:
     ratings = pd.DataFrame(
         {"user_id": user + 1, "movie_id": movie + 100, "rating": rng.integers(1, 6, len(movie))}
     )
-    model = cofi.fit(ratings.astype({"rating": float}), n_features=3, iterations=10, seed=0)
+    model = cofi.fit(
+        ratings.astype({"rating": float}), objective="biased", n_features=3, iterations=10, seed=0
+    )
     model.save(tmp_path / "model")
     movies_path = tmp_path / "movies.parquet"
     movies = pd.DataFrame({"movie_id": model.movies.ids, "title": "t", "genres": "g"})
@@ -173,9 +175,9 @@ def test_find_warm_start_says_why_it_starts_cold(tmp_path) -> None:
             {"user_id": [1, 1, 2, 3], "movie_id": [1, 2, 2, 3], "rating": [4.0, 3.0, 5.0, 1.0]}
         )
         run = tmp_path / "runs" / "one"
-        cofi.fit(ratings, n_features=3, iterations=5).save(run / "model")
+        cofi.fit(ratings, objective="biased", n_features=3, iterations=5).save(run / "model")
         holdout = tmp_path / "holdout"
-        cofi.fit(ratings, n_features=3, iterations=5).save(holdout)
+        cofi.fit(ratings, objective="biased", n_features=3, iterations=5).save(holdout)
         (tmp_path / "latest").symlink_to(run)
         (run / "summary.json").write_text("{}")
         found = find_warm_start.fn(latest, "ml-100k", 0.1, 0, config.model_dump())
@@ -212,7 +214,7 @@ def test_the_ranking_model_warm_starts_from_the_published_ranking_model(tmp_path
         {"user_id": [1, 1, 2, 3], "movie_id": [1, 2, 2, 3], "rating": [4.0, 3.0, 5.0, 1.0]}
     )
     run = tmp_path / "runs" / "one"
-    cofi.fit(ratings, n_features=3, iterations=5).save(run / "model")
+    cofi.fit(ratings, objective="biased", n_features=3, iterations=5).save(run / "model")
     ranking = TrainConfig(objective="ranking", n_features=4, iterations=5)
     cofi.fit(ratings, config=ranking).save(run / "ranking-model")
     cofi.fit(ratings, config=ranking).save(tmp_path / "ranking-holdout")

@@ -100,6 +100,9 @@ class Objective(ABC):
     #: :data:`~cofi.models.config.LARGE_DATA_RATINGS` ratings on, where training time, not
     #: accuracy alone, sets them (a user's own settings still win).
     large_data_defaults: ClassVar[dict[str, float | str]] = {}
+    #: The number of ratings from which :attr:`large_data_defaults` apply, where it is not
+    #: :data:`~cofi.models.config.LARGE_DATA_RATINGS` (None).
+    large_data_from: ClassVar[int | None] = None
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config

@@ -62,7 +62,7 @@ def test_evaluate_reports_model_and_baselines() -> None:
         }
     )
     train, test = split_random(ratings, 0.2, seed=0)
-    model = cofi.fit(train, n_features=2, lambda_=1.0, iterations=300)
+    model = cofi.fit(train, objective="biased", n_features=2, lambda_=1.0, iterations=300)
     report = evaluate(model, train, test)
     assert set(report["metrics"]) == {"model", "global_mean", "movie_mean"}
     assert report["n_test"] == len(test) and report["model_id"] == model.model_id

@@ -22,7 +22,7 @@ from cofi.evaluation.sweep import (
     score_config,
     split_for_validation,
 )
-from cofi.models.config import OBJECTIVE_DEFAULTS, TrainConfig
+from cofi.models.config import MINIBATCH_MIN_RATINGS, OBJECTIVE_DEFAULTS, TrainConfig
 
 
 def test_grid_gives_every_combination_last_field_fastest() -> None:
@@ -227,7 +227,10 @@ def test_score_config_rejects_bad_hyperparameters_and_empty_validation() -> None
 
 
 def test_full_config_is_what_fit_trains_with() -> None:
-    assert full_config({"n_features": 7}) == TrainConfig(n_features=7)
+    assert full_config({"objective": "biased", "n_features": 7}) == TrainConfig(n_features=7)
+    # without an objective, the one cofi.fit picks for the size
+    assert full_config({"n_features": 7}).objective == "blend"
+    assert full_config({"n_features": 7}, n_ratings=MINIBATCH_MIN_RATINGS).objective == "biased"
     # An objective's own defaults fill the fields the sweep leaves out, as in cofi.fit.
     for objective, defaults in OBJECTIVE_DEFAULTS.items():
         filled = full_config({"objective": objective}).model_dump()

@@ -33,7 +33,12 @@ NEW = [79, 80]  # the users left out of the base model
 @pytest.fixture(scope="module")
 def base(planted) -> cofi.Model:
     return cofi.fit(
-        planted[~planted["user_id"].isin(NEW)], n_features=3, lambda_=1.0, iterations=400, seed=0
+        planted[~planted["user_id"].isin(NEW)],
+        objective="biased",
+        n_features=3,
+        lambda_=1.0,
+        iterations=400,
+        seed=0,
     )
 
 
@@ -57,7 +62,7 @@ def test_fold_in_matches_the_ridge_optimum_with_movies_fixed(base, planted) -> N
 
 def test_folded_in_users_are_predicted_like_a_full_retrain(base, planted) -> None:
     folded = base.fold_in(planted[planted["user_id"].isin(NEW)])
-    full = cofi.fit(planted, n_features=3, lambda_=1.0, iterations=400, seed=0)
+    full = cofi.fit(planted, objective="biased", n_features=3, lambda_=1.0, iterations=400, seed=0)
     movies = base.movies.ids
     for user in NEW:
         a = folded.predict([user] * len(movies), movies)

@@ -28,7 +28,7 @@ def ratings() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def model(ratings) -> cofi.Model:
-    return cofi.fit(ratings, n_features=4, iterations=60, seed=1)
+    return cofi.fit(ratings, objective="biased", n_features=4, iterations=60, seed=1)
 
 
 def _tiny_model() -> cofi.Model:

@@ -34,6 +34,7 @@ def test_recovers_a_planted_low_rank_matrix(method: str) -> None:
     model = cofi.fit(
         # rank 3, plus one feature for the per-movie constant that mean normalization leaves
         train_part,
+        objective="biased",
         n_features=4,
         lambda_=0.01,
         learning_rate=0.02 if minibatch else 0.05,
@@ -54,8 +55,8 @@ def test_recovers_a_planted_low_rank_matrix(method: str) -> None:
 
 def test_dense_and_sparse_training_agree() -> None:
     ratings, _ = planted(20, 15, density=0.4)
-    dense = cofi.fit(ratings, iterations=30, method="dense", dtype="float64")
-    sparse = cofi.fit(ratings, iterations=30, method="sparse", dtype="float64")
+    dense = cofi.fit(ratings, objective="biased", iterations=30, method="dense", dtype="float64")
+    sparse = cofi.fit(ratings, objective="biased", iterations=30, method="sparse", dtype="float64")
     np.testing.assert_allclose(dense.X, sparse.X, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(dense.W, sparse.W, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(dense.b, sparse.b, rtol=1e-6, atol=1e-8)
@@ -63,9 +64,9 @@ def test_dense_and_sparse_training_agree() -> None:
 
 def test_same_seed_same_model_other_seed_other_model() -> None:
     ratings, _ = planted(30, 20)
-    first = cofi.fit(ratings, iterations=20, seed=3)
-    again = cofi.fit(ratings, iterations=20, seed=3)
-    other = cofi.fit(ratings, iterations=20, seed=4)
+    first = cofi.fit(ratings, objective="biased", iterations=20, seed=3)
+    again = cofi.fit(ratings, objective="biased", iterations=20, seed=3)
+    other = cofi.fit(ratings, objective="biased", iterations=20, seed=4)
     assert first.model_id == again.model_id
     np.testing.assert_array_equal(first.X, again.X)
     assert other.model_id != first.model_id
@@ -73,15 +74,21 @@ def test_same_seed_same_model_other_seed_other_model() -> None:
 
 def test_float64_on_request() -> None:
     ratings, _ = planted(10, 8)
-    assert cofi.fit(ratings, iterations=5, dtype="float64").X.dtype == np.float64
-    assert cofi.fit(ratings, iterations=5).X.dtype == np.float32
+    assert (
+        cofi.fit(ratings, objective="biased", iterations=5, dtype="float64").X.dtype == np.float64
+    )
+    assert cofi.fit(ratings, objective="biased", iterations=5).X.dtype == np.float32
 
 
 def test_loss_decreases_and_is_logged_every_n() -> None:
     ratings, _ = planted(30, 20)
     seen = []
     model = cofi.fit(
-        ratings, iterations=50, log_every=10, callback=lambda i, n, loss: seen.append((i, loss))
+        ratings,
+        objective="biased",
+        iterations=50,
+        log_every=10,
+        callback=lambda i, n, loss: seen.append((i, loss)),
     )
     assert [i for i, _ in seen] == [10, 20, 30, 40, 50]
     assert model.loss_history == seen
@@ -103,9 +110,9 @@ def test_non_finite_loss_stops_training_with_a_clear_error() -> None:
 def test_bad_hyperparameters_fail_at_once() -> None:
     ratings, _ = planted(5, 5)
     with pytest.raises(CofiError, match="n_features"):
-        cofi.fit(ratings, n_features=0)
+        cofi.fit(ratings, objective="biased", n_features=0)
     with pytest.raises(CofiError, match="known names"):
-        cofi.fit(ratings, learning_rat=0.1)
+        cofi.fit(ratings, objective="biased", learning_rat=0.1)
 
 
 def test_a_full_config_passes_through_and_keywords_override_it() -> None:
@@ -133,17 +140,19 @@ def test_auto_picks_the_same_model_as_the_method_it_names() -> None:
     ratings, _ = planted(20, 15, density=0.5)
     triples, _, _ = build_triples(ratings)
     picked = choose_method(TrainConfig(), triples.n_movies, triples.n_users, len(triples))
-    auto = cofi.fit(ratings, iterations=10)
-    named = cofi.fit(ratings, iterations=10, method=picked)
+    auto = cofi.fit(ratings, objective="biased", iterations=10)
+    named = cofi.fit(ratings, objective="biased", iterations=10, method=picked)
     np.testing.assert_array_equal(auto.X, named.X)
 
 
 def test_fit_rejects_duplicates_and_missing_ratings() -> None:
     ratings = pd.DataFrame({"user_id": [1, 1], "movie_id": [2, 2], "rating": [3.0, 4.0]})
     with pytest.raises(CofiError, match="duplicate"):
-        cofi.fit(ratings)
+        cofi.fit(ratings, objective="biased")
     with pytest.raises(CofiError, match="missing rating"):
-        cofi.fit(pd.DataFrame({"user_id": [1], "movie_id": [2], "rating": [np.nan]}))
+        cofi.fit(
+            pd.DataFrame({"user_id": [1], "movie_id": [2], "rating": [np.nan]}), objective="biased"
+        )
 
 
 def test_minibatch_is_seeded_and_logs_per_epoch() -> None:
@@ -151,13 +160,16 @@ def test_minibatch_is_seeded_and_logs_per_epoch() -> None:
     seen = []
     first = cofi.fit(
         ratings,
+        objective="biased",
         method="minibatch",
         batch_size=50,
         epochs=4,
         seed=2,
         callback=lambda i, n, loss: seen.append((i, n)),
     )
-    again = cofi.fit(ratings, method="minibatch", batch_size=50, epochs=4, seed=2)
+    again = cofi.fit(
+        ratings, objective="biased", method="minibatch", batch_size=50, epochs=4, seed=2
+    )
     assert seen == [(1, 4), (2, 4), (3, 4), (4, 4)]
     np.testing.assert_array_equal(first.W, again.W)
     assert first.loss_history[-1][1] < first.loss_history[0][1]
@@ -265,20 +277,53 @@ def test_gathered_rows_reach_adam_as_keras_sparse_gradient() -> None:
     np.testing.assert_allclose(variable.numpy(), [0.1 * 4 / np.sqrt(10), -0.1], rtol=1e-5)
 
 
-def test_biased_large_data_defaults_start_at_their_size_and_leave_smaller_data_alone() -> None:
+def test_biased_large_data_defaults_start_with_mini_batches_and_leave_smaller_data_alone() -> None:
     from cofi.models.config import LARGE_DATA_RATINGS, make_config
 
-    small = make_config(None, {"objective": "biased"}, n_ratings=LARGE_DATA_RATINGS - 1)
-    large = make_config(None, {"objective": "biased"}, n_ratings=LARGE_DATA_RATINGS)
+    small = make_config(None, {"objective": "biased"}, n_ratings=MINIBATCH_MIN_RATINGS - 1)
+    large = make_config(None, {"objective": "biased"}, n_ratings=MINIBATCH_MIN_RATINGS)
     assert small == TrainConfig(objective="biased")
+    assert make_config(None, {}, n_ratings=LARGE_DATA_RATINGS) == large
     assert (large.regularization, large.lambda_, large.batch_size, large.epochs) == (
         "weighted",
         0.03,
         62_500,
         3,
     )
-    mine = make_config(None, {"objective": "biased", "lambda_": 0.1}, n_ratings=LARGE_DATA_RATINGS)
+    mine = make_config(
+        None, {"objective": "biased", "lambda_": 0.1}, n_ratings=MINIBATCH_MIN_RATINGS
+    )
     assert mine.lambda_ == 0.1 and mine.regularization == "weighted"
+
+
+def test_without_an_objective_cofi_fit_picks_blend_for_few_ratings_and_biased_for_many() -> None:
+    from cofi.models.config import (
+        MINIBATCH_MIN_RATINGS,
+        default_objective,
+        make_config,
+        objective_defaults,
+    )
+
+    assert default_objective(None) == default_objective(MINIBATCH_MIN_RATINGS - 1) == "blend"
+    assert default_objective(MINIBATCH_MIN_RATINGS) == "biased"
+    few = make_config(None, {}, n_ratings=MINIBATCH_MIN_RATINGS - 1)
+    assert few == TrainConfig(**{**objective_defaults("blend"), "objective": "blend"})
+    many = make_config(None, {"objective": None}, n_ratings=MINIBATCH_MIN_RATINGS)
+    assert many.objective == "biased"
+    # a named objective is kept, and a full config is used as it is
+    assert make_config(None, {"objective": "svdpp"}, n_ratings=10).objective == "svdpp"
+    assert make_config(TrainConfig(), {}, n_ratings=10).objective == "biased"
+    # warm-start settings only for an objective that can be warm-started
+    assert make_config(None, {}, warm_start=True, n_ratings=10).tolerance == 0.0
+    assert make_config(None, {"objective": "biased"}, warm_start=True).tolerance > 0
+    ratings, _ = planted()
+    model = cofi.fit(ratings, n_features=4, iterations=3)
+    assert model.config.objective == "blend"
+    # a warm start goes on with the starting model's objective
+    biased = cofi.fit(ratings, objective="biased", n_features=4, iterations=3)
+    assert cofi.fit(ratings, n_features=4, iterations=3, warm_start=biased).config.objective == (
+        "biased"
+    )
 
 
 def test_a_monitor_records_held_out_rmse_per_check_and_changes_nothing() -> None:
@@ -288,9 +333,10 @@ def test_a_monitor_records_held_out_rmse_per_check_and_changes_nothing() -> None
     # a pair the model cannot score (unknown user) is left out, not an error
     stranger = pd.DataFrame({"user_id": [10**6], "movie_id": [held_out["movie_id"].iloc[0]],
                              "rating": [3.0]})  # fmt: skip
-    plain = cofi.fit(train_part, n_features=3, iterations=60, log_every=10)
+    plain = cofi.fit(train_part, objective="biased", n_features=3, iterations=60, log_every=10)
     watched = cofi.fit(
         train_part,
+        objective="biased",
         n_features=3,
         iterations=60,
         log_every=10,

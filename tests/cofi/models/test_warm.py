@@ -24,7 +24,9 @@ def ratings() -> pd.DataFrame:
 
 
 def test_rows_are_carried_over_by_id_and_new_rows_start_seeded(ratings) -> None:
-    old = cofi.fit(ratings[ratings["user_id"] <= 60], n_features=3, iterations=30)
+    old = cofi.fit(
+        ratings[ratings["user_id"] <= 60], objective="biased", n_features=3, iterations=30
+    )
     config = cofi.TrainConfig(n_features=3)
     movies = IndexMap.from_ids(np.arange(1, 52))  # one movie more than before
     users = IndexMap.from_ids(np.arange(1, 71))
@@ -43,9 +45,13 @@ def _steps_to(history: list[tuple[int, float]], target: float) -> int:
 
 
 def test_warm_start_reaches_the_cold_optimum_in_fewer_steps(ratings) -> None:
-    old = cofi.fit(ratings[ratings["user_id"] <= 60], n_features=3, iterations=300)
-    cold = cofi.fit(ratings, n_features=3, iterations=300, log_every=5)
-    warm = cofi.fit(ratings, n_features=3, iterations=300, log_every=5, warm_start=old)
+    old = cofi.fit(
+        ratings[ratings["user_id"] <= 60], objective="biased", n_features=3, iterations=300
+    )
+    cold = cofi.fit(ratings, objective="biased", n_features=3, iterations=300, log_every=5)
+    warm = cofi.fit(
+        ratings, objective="biased", n_features=3, iterations=300, log_every=5, warm_start=old
+    )
     # the warm start uses the warm defaults (a lower learning rate) unless told otherwise
     assert warm.config.learning_rate == cofi.models.config.WARM_START_DEFAULTS["learning_rate"]
     target = cold.loss_history[-1][1] * 1.01
@@ -55,8 +61,10 @@ def test_warm_start_reaches_the_cold_optimum_in_fewer_steps(ratings) -> None:
 
 
 def test_tolerance_stops_training_and_zero_runs_every_step(ratings) -> None:
-    full = cofi.fit(ratings, n_features=3, iterations=200, log_every=10)
-    stopped = cofi.fit(ratings, n_features=3, iterations=200, log_every=10, tolerance=0.01)
+    full = cofi.fit(ratings, objective="biased", n_features=3, iterations=200, log_every=10)
+    stopped = cofi.fit(
+        ratings, objective="biased", n_features=3, iterations=200, log_every=10, tolerance=0.01
+    )
     assert full.loss_history[-1][0] == 200
     steps = [step for step, _ in stopped.loss_history]
     assert steps[-1] < 200
@@ -65,17 +73,24 @@ def test_tolerance_stops_training_and_zero_runs_every_step(ratings) -> None:
 
 
 def test_warm_start_refuses_a_different_shape_of_model(ratings) -> None:
-    old = cofi.fit(ratings, n_features=3, iterations=5)
+    old = cofi.fit(ratings, objective="biased", n_features=3, iterations=5)
     with pytest.raises(CofiError, match="cannot warm-start a 'biased' model with 4 features"):
-        cofi.fit(ratings, n_features=4, iterations=5, warm_start=old)
+        cofi.fit(ratings, objective="biased", n_features=4, iterations=5, warm_start=old)
     with pytest.raises(CofiError, match="cannot warm-start a 'lab'"):
         cofi.fit(ratings, objective="lab", n_features=3, iterations=5, warm_start=old)
 
 
 def test_warm_start_refuses_a_fresh_validation_split(ratings) -> None:
-    old = cofi.fit(ratings, n_features=3, iterations=5)
+    old = cofi.fit(ratings, objective="biased", n_features=3, iterations=5)
     with pytest.raises(CofiError, match="validation_fraction > 0 would stop early"):
-        cofi.fit(ratings, n_features=3, iterations=5, warm_start=old, validation_fraction=0.1)
+        cofi.fit(
+            ratings,
+            objective="biased",
+            n_features=3,
+            iterations=5,
+            warm_start=old,
+            validation_fraction=0.1,
+        )
 
 
 def _stops(tolerance: float, costs: list[float]) -> list[bool]:

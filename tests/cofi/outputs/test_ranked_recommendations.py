@@ -36,7 +36,7 @@ def ratings() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def models(ratings) -> tuple[cofi.Model, cofi.Model]:
-    rating = cofi.fit(ratings, n_features=3, iterations=40, seed=2)
+    rating = cofi.fit(ratings, objective="biased", n_features=3, iterations=40, seed=2)
     ranking = cofi.fit(ratings, objective="ranking", n_features=4, iterations=40, seed=3)
     return rating, ranking
 

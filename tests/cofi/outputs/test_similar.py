@@ -133,7 +133,7 @@ def fitted() -> cofi.Model:
             "rating": rng.integers(1, 6, len(movie)).astype(float),
         }
     )
-    return cofi.fit(ratings, n_features=3, iterations=30, seed=2)
+    return cofi.fit(ratings, objective="biased", n_features=3, iterations=30, seed=2)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "distance"])
@@ -238,6 +238,6 @@ def test_repeated_query_ids_are_answered_once() -> None:
     ratings = pd.DataFrame(
         {"user_id": [1, 1, 2, 2, 3], "movie_id": [10, 20, 20, 30, 10], "rating": [5.0, 3, 4, 2, 1]}
     )
-    model = cofi.fit(ratings, n_features=2, iterations=5)
+    model = cofi.fit(ratings, objective="biased", n_features=2, iterations=5)
     table = similar_movies(model, [20, 10, 20], n=1)
     assert table["movie_id"].tolist() == [20, 10]
