@@ -226,8 +226,11 @@ def test_warm_start_starts_where_the_model_left_off_or_is_refused(name, planted)
 def test_a_non_finite_cost_stops_training_with_a_clear_error(name, planted) -> None:
     triples, _, _ = build_triples(planted)
     config = TrainConfig(objective=name, n_features=3, iterations=5, method="sparse")
-    targets, _ = objective_for(config).centre(triples)
-    bad = np.full((triples.n_movies, 3), np.nan, np.float32)
+    objective = objective_for(config)
+    targets, _ = objective.centre(triples)
+    # X as wide as the objective's own (a blend's parts share the features)
+    shape = objective.initial_values(triples.n_movies, triples.n_users)["X"].shape
+    bad = np.full(shape, np.nan, np.float32)
     with pytest.raises(TrainingError, match="loss became nan at iteration 1"):
         train(targets, config, initial={"X": bad})
 
