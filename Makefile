@@ -6,7 +6,6 @@ BIN := $(VENV)/bin
 COFI_MOVIELENS_DIR ?= $(wildcard ../shared/movielens)
 export COFI_MOVIELENS_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-export TF_ENABLE_ONEDNN_OPTS ?= 0
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 .PHONY: setup run test lint typecheck clean

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from cli.parsing import OneLineParser, finite_number, integer, writable_file  # noqa: E402
 from cli.run import cmd_run  # noqa: E402
@@ -16,6 +15,7 @@ from cli.verbs import cmd_eval, cmd_rate, cmd_recommend, cmd_similar  # noqa: E4
 from cofi import settings  # noqa: E402
 from cofi.data.schema import MAX_ID  # noqa: E402
 from cofi.errors import CofiError  # noqa: E402
+from cofi.runtime import import_tensorflow  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -95,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         top.error(f"unrecognized arguments: {' '.join(extra)}")
     args.data_dir = args.data_dir or settings.data_dir()
     try:
+        import_tensorflow()  # now that the command line holds, without its start-up notice
         return args.handler(args)
     except CofiError as error:
         print(f"cofi: error: {error}", file=sys.stderr)

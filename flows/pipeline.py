@@ -14,8 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from cofi.runtime import import_tensorflow  # noqa: E402
+
+# TensorFlow first, quietly, so that no later import prints its start-up notice
+import_tensorflow()
 
 from prefect import flow  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from cofi.runtime import import_tensorflow  # noqa: E402
+
+# TensorFlow first, quietly, so that no later import prints its start-up notice
+import_tensorflow()
 
 import pandas as pd  # noqa: E402
 from prefect import flow, unmapped  # noqa: E402

@@ -10,7 +10,6 @@ import pytest
 
 _HOME = Path(tempfile.mkdtemp(prefix="cofi-tests-"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ["PREFECT_HOME"] = str(_HOME / "prefect")
 os.environ["KERAS_HOME"] = str(_HOME / "keras")
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
