@@ -133,7 +133,9 @@ def read_ratings(path: Path) -> pd.DataFrame:
 def direct(ratings: pd.DataFrame, args: argparse.Namespace) -> None:
     """cofi.fit and Surprise's SVD side by side in this process, on one random 90/10 split."""
     sys.path.insert(0, str(Path(__file__).parent))
-    import tensorflow  # noqa: F401  (its start-up is not charged to the first fit)
+    from cofi.runtime import import_tensorflow
+
+    import_tensorflow()  # its start-up is not charged to the first fit
     from floor import describe, measure_floor
 
     from cofi.evaluation.holdout import split_random
