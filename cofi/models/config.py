@@ -152,11 +152,11 @@ def make_config(
     """``config`` (default ``TrainConfig()``) with ``hyperparameters`` overriding its fields.
 
     Without a ``config``, the objective is ``hyperparameters["objective"]`` when given (not
-    None), else :func:`default_objective` of ``n_ratings``; its own defaults
+    None), else :func:`default_objective` of ``n_ratings``. Its own defaults
     (:func:`objective_defaults`; from its ``large_data_from`` or :data:`LARGE_DATA_RATINGS`
-    ``n_ratings`` on, with its large-data defaults over them) and, for a warm start of an objective that can be
-    warm-started, :data:`WARM_START_DEFAULTS` come between the global defaults and
-    ``hyperparameters``.
+    ``n_ratings`` on, with its large-data defaults over them) and, for a warm start of an
+    objective that can be warm-started, :data:`WARM_START_DEFAULTS` come between the global
+    defaults and ``hyperparameters``.
     """
     base = (config or TrainConfig()).model_dump()
     hyperparameters = dict(hyperparameters)
