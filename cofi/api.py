@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from cofi.data.checks import check_ratings
-from cofi.data.matrices import IndexMap, RatingTriples, build_triples
+from cofi.data.matrices import IndexMap, build_triples
 from cofi.data.schema import RatingScale
 from cofi.models.config import TrainConfig, make_config
 from cofi.models.fitting import fit_triples
@@ -74,16 +74,10 @@ def fit(
     triples, movies, users = build_triples(ratings, movies=movies)
     held_out = None
     if monitor is not None:
-        movie = movies.position_of(monitor["movie_id"].to_numpy())
-        user = users.position_of(monitor["user_id"].to_numpy())
-        known = (movie >= 0) & (user >= 0)
-        held_out = RatingTriples(
-            movie[known].astype(np.int32),
-            user[known].astype(np.int32),
-            monitor["rating"].to_numpy(np.float32)[known],
-            triples.n_movies,
-            triples.n_users,
+        known = (movies.position_of(monitor["movie_id"].to_numpy()) >= 0) & (
+            users.position_of(monitor["user_id"].to_numpy()) >= 0
         )
+        held_out, _, _ = build_triples(monitor[known], movies=movies, users=users)
     return fit_triples(
         triples,
         movies,
