@@ -15,7 +15,6 @@ from cli.verbs import cmd_eval, cmd_rate, cmd_recommend, cmd_similar  # noqa: E4
 from cofi import settings  # noqa: E402
 from cofi.data.schema import MAX_ID  # noqa: E402
 from cofi.errors import CofiError  # noqa: E402
-from cofi.runtime import import_tensorflow  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -95,7 +94,6 @@ def main(argv: list[str] | None = None) -> int:
         top.error(f"unrecognized arguments: {' '.join(extra)}")
     args.data_dir = args.data_dir or settings.data_dir()
     try:
-        import_tensorflow()  # now that the command line holds, without its start-up notice
         return args.handler(args)
     except CofiError as error:
         print(f"cofi: error: {error}", file=sys.stderr)

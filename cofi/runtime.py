@@ -5,7 +5,8 @@ the oneDNN kernels: a mini-batch epoch on 4.5M ratings took 1.87 s without them 
 them (2 cores), and models stay the same from run to run either way. The notice is written to
 the process's stderr before TensorFlow's logging is set up, so ``TF_CPP_MIN_LOG_LEVEL`` cannot
 hide it; :func:`import_tensorflow` imports TensorFlow with stderr held back and passes on every
-line but the notice's.
+line but the notice's. The flows call it first thing; in the library, loading an objective (a
+model's load, fit or fold-in) does, so a command that never needs TensorFlow never pays for it.
 """
 
 from __future__ import annotations

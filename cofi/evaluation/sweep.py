@@ -310,9 +310,10 @@ def score_config(
     Raises:
         CofiError: bad hyperparameters, empty data, or training diverged.
     """
-    import tensorflow  # noqa: F401  (imported here so the first trial's clock leaves it out)
-
     import cofi
+    from cofi.runtime import import_tensorflow
+
+    import_tensorflow()  # here, so that the first trial's clock leaves it out
 
     if validation.empty:
         raise CofiError("the validation ratings are empty")

@@ -223,8 +223,9 @@ class PublishedRun:
         With fewer than :attr:`min_user_ratings` ratings the picks are the popular fallback,
         without the movies rated.
         """
-        import tensorflow  # noqa: F401 - loaded first, so the timings are the work itself
+        from cofi.runtime import import_tensorflow
 
+        import_tensorflow()  # loaded first, so the timings are the work itself
         from cofi.models.foldin import fold_in
 
         started = time.perf_counter()

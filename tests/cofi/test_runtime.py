@@ -14,11 +14,11 @@ IMPORT = (
 )
 
 
-def _stderr(tmp_path: Path, *paths: Path) -> str:
+def _stderr(tmp_path: Path, *paths: Path, code: str = IMPORT) -> str:
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [*paths, ROOT]))}
     environment.pop("TF_ENABLE_ONEDNN_OPTS", None)
     done = subprocess.run(
-        [sys.executable, "-c", IMPORT], env=environment, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, check=True
     )
     return done.stderr
 
@@ -39,3 +39,13 @@ def test_tensorflow_itself_starts_without_its_notice(tmp_path) -> None:
     stderr = _stderr(tmp_path)
     assert "oneDNN custom operations" not in stderr and "absl::InitializeLog" not in stderr
     assert stderr.endswith("after\n")
+
+
+def test_the_objectives_load_tensorflow_without_its_notice(tmp_path) -> None:
+    # objectives are where a model's load, fit or fold-in first needs TensorFlow
+    code = (
+        "import sys; from cofi.models.objectives import objective_class; "
+        "objective_class('biased'); print('after', file=sys.stderr)"
+    )
+    stderr = _stderr(tmp_path, code=code)
+    assert "oneDNN custom operations" not in stderr and stderr.endswith("after\n")

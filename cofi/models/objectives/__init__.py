@@ -35,6 +35,9 @@ def objective_class(name: str) -> type[Objective]:
     Raises:
         KeyError: ``name`` is not registered (TrainConfig refuses such names first).
     """
+    from cofi.runtime import import_tensorflow
+
+    import_tensorflow()  # objectives are written in TensorFlow: load it here, quietly, once
     module, _, attribute = REGISTRY[name].partition(":")
     cls = getattr(importlib.import_module(module), attribute)
     if cls.name != name:
