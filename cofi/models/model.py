@@ -71,8 +71,8 @@ class Model:
         movie_bias: (n_movies,) learned movie biases c (zeros when the objective has none).
 
     When its objective does not predict ratings (:attr:`predicts_ratings` false: ``ranking``,
-    ``ials``) the model scores preference (1 = would rate), not a rating: :meth:`predict` and the ``predicted_rating`` of recommendations are those scores,
-    unclipped.
+    ``ials``) the model scores preference (1 = would rate), not a rating: :meth:`predict` and
+    the ``predicted_rating`` of recommendations are those scores, unclipped.
     """
 
     X: np.ndarray
