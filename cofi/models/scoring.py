@@ -1,7 +1,8 @@
 """Top-N scoring of a :class:`~cofi.models.model.Model`: blocks of users against every movie.
 
-Nothing of size n_users x n_movies is held: a block of users is scored at a time (TensorFlow
-matmul and ``top_k``), with the movies each user rated masked out.
+Nothing of size n_users x n_movies is held: a block of users is scored at a time (an
+XLA-compiled TensorFlow matmul and an exact chunked top k, :func:`top_k`), with the movies each
+user rated masked out.
 """
 
 from __future__ import annotations
@@ -171,21 +172,76 @@ def _block_scorer(X, movie_term, k: int):
     """A compiled function scoring a block of users against every movie and keeping the top k.
 
     ``W_block X^T + b_block + movie_term``, seen (row, column) pairs set to -inf, then
-    ``tf.math.top_k``, which breaks ties by the lower movie row, so the order is reproducible.
-    TensorFlow's top_k ran 2.5 to 3 times faster than NumPy's argpartition on 2 cores
-    (benchmarks/scoring.py). Not XLA-compiled: the number of seen pairs differs per block.
+    :func:`top_k`. The movies are padded to whole chunks (:func:`padded_movies`); the seen pairs
+    to a power of two, the extra ones pointing at a padding column, so that XLA compiles a few
+    shapes only and sets the seen scores in place. XLA-compiled, with the chunked top k, all
+    162,541 users of an ML-25M-shaped model took 21 s instead of 48 s (benchmarks/scoring.py).
     """
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
-    def score(W_block, b_block, seen):
+    n_movies = int(X.shape[0])
+    X, movie_term = padded_movies(X, movie_term)
+
+    @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
+    def compiled(W_block, b_block, seen):
         scores = (
             tf.linalg.matmul(W_block, X, transpose_b=True) + b_block[:, None] + movie_term[None, :]
         )
         scores = tf.tensor_scatter_nd_update(scores, seen, tf.fill(tf.shape(seen)[:1], -np.inf))
-        return tf.math.top_k(scores, k)
+        return top_k(scores, k)
+
+    def score(W_block, b_block, seen):
+        padded = np.empty((_bucket(len(seen)), 2), dtype=np.int32)
+        padded[: len(seen)] = seen
+        padded[len(seen) :] = (0, n_movies)  # a padding column, -inf already
+        return compiled(W_block, b_block, padded)
 
     return score
+
+
+#: :func:`top_k` cuts each row of scores into chunks of this many movies.
+TOP_K_CHUNK = 64
+
+
+def padded_movies(X, movie_term):
+    """``X`` (n_movies, n_features) with zero rows and ``movie_term`` with -inf appended, up to
+    whole :data:`TOP_K_CHUNK` chunks and at least one padding movie: scores against the padded
+    ``X`` plus the padded term are rows :func:`top_k` takes, whose padding is never picked."""
+    import tensorflow as tf
+
+    n_movies = int(X.shape[0])
+    padding = (-(n_movies + 1) % TOP_K_CHUNK) + 1
+    X = tf.concat([X, tf.zeros((padding, X.shape[1]), dtype=X.dtype)], axis=0)
+    movie_term = tf.concat([movie_term, tf.fill([padding], -np.inf)], axis=0)
+    return X, movie_term
+
+
+def top_k(scores, k: int):
+    """``tf.math.top_k(scores, k)``, exactly (values, and ties broken by the lower column), in
+    two passes over the columns' chunks instead of a heap over every score.
+
+    The width of ``scores`` must be a multiple of :data:`TOP_K_CHUNK`. The k chunks with the
+    highest maxima hold every top-k score: a chunk holding one has its maximum among the top k,
+    and k top scores lie in at most k chunks. Those chunks, in column order, are then searched
+    for the k best. On 2 cores it ran 4 to 5 times faster than ``tf.math.top_k`` on a block of
+    537 x 62,464 scores, inside one XLA-compiled function.
+    """
+    import tensorflow as tf
+
+    rows, width = tf.shape(scores)[0], int(scores.shape[1])
+    n_chunks = width // TOP_K_CHUNK
+    chunks = tf.reshape(scores, [rows, n_chunks, TOP_K_CHUNK])
+    _, best = tf.math.top_k(tf.reduce_max(chunks, axis=2), min(k, n_chunks))
+    best = tf.sort(best, axis=1)  # column order, so that ties go to the lower column
+    candidates = tf.reshape(tf.gather(chunks, best, batch_dims=1), [rows, -1])
+    values, at = tf.math.top_k(candidates, k)
+    chunk = tf.gather(best, at // TOP_K_CHUNK, batch_dims=1)
+    return values, chunk * TOP_K_CHUNK + at % TOP_K_CHUNK
+
+
+def _bucket(count: int) -> int:
+    """The power of two at or above ``count`` (at least 1024): the padded number of seen pairs."""
+    return max(1024, 1 << max(count - 1, 0).bit_length())
 
 
 def _concatenated_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -224,13 +224,17 @@ def _block_scorer(X, candidate_term, k: int, metric: str):
     Returns:
         ``score(X_block: (n_block, n_features), rows: (n_block,))`` giving ``(values, indices)``,
         each (n_block, k): cosine similarity or the negated squared distance, and movie rows.
-        A query's own row is -inf; ``tf.math.top_k`` breaks ties by the lower movie row.
+        A query's own row is -inf; ties go to the lower movie row. XLA-compiled, with the
+        chunked :func:`cofi.models.scoring.top_k` over the padded movies.
     """
     import tensorflow as tf
 
+    from cofi.models.scoring import padded_movies, top_k
+
+    X, candidate_term = padded_movies(X, candidate_term)
     squared_norm = tf.reduce_sum(X * X, axis=1)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
     def score(X_block, rows):
         dot = tf.linalg.matmul(X_block, X, transpose_b=True)
         if metric == "cosine":
@@ -243,6 +247,6 @@ def _block_scorer(X, candidate_term, k: int, metric: str):
         scores = scores + candidate_term[None, :]
         own = tf.stack([tf.range(tf.shape(rows)[0]), rows], axis=1)
         scores = tf.tensor_scatter_nd_update(scores, own, tf.fill(tf.shape(rows), -np.inf))
-        return tf.math.top_k(scores, k)
+        return top_k(scores, k)
 
     return score
