@@ -20,6 +20,21 @@ from cofi.errors import CofiError
 DENSE_CELL_LIMIT = 20_000_000
 
 
+#: Ids from 0 up to this are mapped through tables (a mask, a lookup) of that length, not by
+#: sorting and binary search: at 22.5M ratings 0.1 s instead of 0.8 s (distinct ids) and 2 s
+#: (positions). MovieLens ids are small integers.
+TABLE_IDS = 1 << 24
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The sorted distinct values (int64) of an integer array."""
+    if values.size and 0 <= values.min() and values.max() < TABLE_IDS:
+        present = np.zeros(int(values.max()) + 1, dtype=bool)
+        present[values] = True
+        return np.flatnonzero(present).astype(np.int64)
+    return np.unique(values.astype(np.int64))
+
+
 @dataclass(frozen=True)
 class IndexMap:
     """A stable, sorted map between external ids and matrix positions.
@@ -37,7 +52,7 @@ class IndexMap:
         if values.size and not np.issubdtype(values.dtype, np.integer):
             examples = values.reshape(-1)[:3].tolist()
             raise CofiError(f"ids must be integers, got dtype {values.dtype} (e.g. {examples})")
-        unique = np.unique(values.astype(np.int64))
+        unique = _distinct(values.reshape(-1))
         if unique.size and (
             unique[0] < np.iinfo(np.int32).min or unique[-1] > np.iinfo(np.int32).max
         ):
@@ -65,6 +80,12 @@ class IndexMap:
             return positions
         if len(self) == 0:
             return np.full(query.shape, -1, dtype=np.int64)
+        if 0 <= self.ids[0] and self.ids[-1] < TABLE_IDS and query.size > len(self):
+            # a table of every id up to the largest: one gather instead of a binary search
+            table = np.full(int(self.ids[-1]) + 1, -1, dtype=np.int64)
+            table[self.ids] = np.arange(len(self))
+            inside = (query >= 0) & (query <= self.ids[-1])
+            return np.where(inside, table[np.where(inside, query, 0)], -1)
         position = np.searchsorted(self.ids, query)
         position = np.minimum(position, len(self) - 1)
         found = self.ids[position] == query

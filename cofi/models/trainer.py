@@ -168,15 +168,30 @@ class Monitor(Callback):
 
 
 def centred_rmse(values: dict[str, np.ndarray], triples: RatingTriples) -> float:
-    """The RMSE of the arrays ``values`` (X, W, b, movie_bias) on centred ``triples``."""
-    movie, user = triples.movie_index, triples.user_index
-    error = (
-        np.einsum("ij,ij->i", values["X"][movie], values["W"][user])
-        + values["b"][0, user]
-        + values["movie_bias"][movie]
-        - triples.rating
-    )
-    return float(np.sqrt(np.mean(np.square(error, dtype=np.float64))))
+    """The RMSE of the arrays ``values`` (X, W, b, movie_bias) on centred ``triples``.
+
+    Computed :data:`RMSE_CHUNK` ratings at a time, so that the gathered rows stay in cache: on
+    2.5M ratings at 64 features, 0.3 s instead of 2.6-3.5 s at once (once per check).
+    """
+    if len(triples) == 0:
+        return math.nan
+    X, W, b, movie_bias = values["X"], values["W"], values["b"][0], values["movie_bias"]
+    squares = 0.0
+    for start in range(0, len(triples), RMSE_CHUNK):
+        movie = triples.movie_index[start : start + RMSE_CHUNK]
+        user = triples.user_index[start : start + RMSE_CHUNK]
+        error = (
+            np.einsum("ij,ij->i", X[movie], W[user])
+            + b[user]
+            + movie_bias[movie]
+            - triples.rating[start : start + RMSE_CHUNK]
+        ).astype(np.float64)
+        squares += float(np.dot(error, error))
+    return math.sqrt(squares / len(triples))
+
+
+#: Ratings per chunk of :func:`centred_rmse`.
+RMSE_CHUNK = 1 << 15
 
 
 # The step and the loop ------------------------------------------------------------------------

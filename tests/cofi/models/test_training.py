@@ -11,7 +11,13 @@ from cofi.data.matrices import DENSE_CELL_LIMIT, RatingTriples, build_triples
 from cofi.errors import CofiError, TrainingError
 from cofi.evaluation.holdout import rmse
 from cofi.models.config import TrainConfig
-from cofi.models.trainer import MINIBATCH_MIN_RATINGS, choose_method, train
+from cofi.models.trainer import (
+    MINIBATCH_MIN_RATINGS,
+    RMSE_CHUNK,
+    centred_rmse,
+    choose_method,
+    train,
+)
 
 
 def planted(n_movies=60, n_users=50, rank=3, density=0.5, seed=0):
@@ -349,3 +355,30 @@ def test_a_monitor_records_held_out_rmse_per_check_and_changes_nothing() -> None
     predicted = watched.predict(held_out["user_id"], held_out["movie_id"])
     # the last check is before the last step's update: close to, not equal to, the final RMSE
     assert abs(errors[-1] - rmse(held_out["rating"].to_numpy(), predicted)) < 0.05
+
+
+def test_the_chunked_validation_rmse_is_the_rmse_of_every_rating() -> None:
+    rng = np.random.default_rng(3)
+    n_movies, n_users, n = 40, 30, 2 * RMSE_CHUNK + 17  # two whole chunks and a part
+    values = {
+        "X": rng.normal(size=(n_movies, 4)).astype(np.float32),
+        "W": rng.normal(size=(n_users, 4)).astype(np.float32),
+        "b": rng.normal(size=(1, n_users)).astype(np.float32),
+        "movie_bias": rng.normal(size=n_movies).astype(np.float32),
+    }
+    triples = RatingTriples(
+        rng.integers(0, n_movies, n).astype(np.int32),
+        rng.integers(0, n_users, n).astype(np.int32),
+        rng.normal(size=n).astype(np.float32),
+        n_movies,
+        n_users,
+    )
+    movie, user = triples.movie_index, triples.user_index
+    predicted = (
+        (values["X"][movie] * values["W"][user]).sum(axis=1)
+        + values["b"][0, user]
+        + values["movie_bias"][movie]
+    )
+    assert centred_rmse(values, triples) == pytest.approx(rmse(triples.rating, predicted), 1e-6)
+    empty = RatingTriples(movie[:0], user[:0], triples.rating[:0], n_movies, n_users)
+    assert np.isnan(centred_rmse(values, empty))
