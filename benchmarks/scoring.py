@@ -21,6 +21,9 @@ from cofi.data.matrices import IndexMap  # noqa: E402
 from cofi.data.schema import HALF_STARS  # noqa: E402
 from cofi.models.config import TrainConfig  # noqa: E402
 from cofi.models.model import Model  # noqa: E402
+from cofi.runtime import import_tensorflow  # noqa: E402
+
+import_tensorflow()  # quietly, before scoring imports it
 
 
 def random_model(
