@@ -7,6 +7,7 @@ user rated masked out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -169,34 +170,43 @@ def _fallback_block(
 
 
 def _block_scorer(X, movie_term, k: int):
-    """A compiled function scoring a block of users against every movie and keeping the top k.
+    """A function scoring a block of users against every movie and keeping the top k.
 
     ``W_block X^T + b_block + movie_term``, seen (row, column) pairs set to -inf, then
-    :func:`top_k`. The movies are padded to whole chunks (:func:`padded_movies`); the seen pairs
-    to a power of two, the extra ones pointing at a padding column, so that XLA compiles a few
-    shapes only and sets the seen scores in place. XLA-compiled, with the chunked top k, all
-    162,541 users of an ML-25M-shaped model took 21 s instead of 48 s (benchmarks/scoring.py).
+    :func:`top_k`, in one XLA-compiled function (:func:`_compiled_scorer`). The movies are
+    padded to whole chunks (:func:`padded_movies`); the seen pairs to a power of two, the extra
+    ones pointing at a padding column, so that XLA compiles a few shapes only (and once per
+    process: a later call with the same shapes reuses the compiled code) and sets the seen
+    scores in place. All 162,541 users of an ML-25M-shaped model took 21 s instead of 48 s with
+    ``tf.math.top_k`` over every score (benchmarks/scoring.py).
     """
-    import tensorflow as tf
-
     n_movies = int(X.shape[0])
     X, movie_term = padded_movies(X, movie_term)
+    compiled = _compiled_scorer()
 
-    @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
-    def compiled(W_block, b_block, seen):
+    def score(W_block, b_block, seen):
+        padded = np.empty((_bucket(len(seen)), 2), dtype=np.int32)
+        padded[: len(seen)] = seen
+        padded[len(seen) :] = (0, n_movies)  # a padding column, -inf already
+        return compiled(X, movie_term, W_block, b_block, padded, k)
+
+    return score
+
+
+@functools.cache
+def _compiled_scorer():
+    """The compiled scorer of :func:`_block_scorer`, one per process."""
+    import tensorflow as tf
+
+    @tf.function(jit_compile=True, autograph=False)
+    def compiled(X, movie_term, W_block, b_block, seen, k):
         scores = (
             tf.linalg.matmul(W_block, X, transpose_b=True) + b_block[:, None] + movie_term[None, :]
         )
         scores = tf.tensor_scatter_nd_update(scores, seen, tf.fill(tf.shape(seen)[:1], -np.inf))
         return top_k(scores, k)
 
-    def score(W_block, b_block, seen):
-        padded = np.empty((_bucket(len(seen)), 2), dtype=np.int32)
-        padded[: len(seen)] = seen
-        padded[len(seen) :] = (0, n_movies)  # a padding column, -inf already
-        return compiled(W_block, b_block, padded)
-
-    return score
+    return compiled
 
 
 #: :func:`top_k` cuts each row of scores into chunks of this many movies.

@@ -13,6 +13,7 @@ Query movies are scored a block at a time against every candidate, so memory hol
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -229,13 +230,28 @@ def _block_scorer(X, candidate_term, k: int, metric: str):
     """
     import tensorflow as tf
 
-    from cofi.models.scoring import padded_movies, top_k
+    from cofi.models.scoring import padded_movies
 
     X, candidate_term = padded_movies(X, candidate_term)
     squared_norm = tf.reduce_sum(X * X, axis=1)
+    compiled = _compiled_scorer()
 
-    @tf.function(jit_compile=True, reduce_retracing=True, autograph=False)
     def score(X_block, rows):
+        return compiled(X, squared_norm, candidate_term, X_block, rows, k, metric)
+
+    return score
+
+
+@functools.cache
+def _compiled_scorer():
+    """The compiled scorer of :func:`_block_scorer`, one per process (XLA compiles each shape
+    once)."""
+    import tensorflow as tf
+
+    from cofi.models.scoring import top_k
+
+    @tf.function(jit_compile=True, autograph=False)
+    def score(X, squared_norm, candidate_term, X_block, rows, k, metric):
         dot = tf.linalg.matmul(X_block, X, transpose_b=True)
         if metric == "cosine":
             scores = dot
