@@ -27,6 +27,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from cofi.runtime import import_tensorflow  # noqa: E402
+
+import_tensorflow()  # quietly, before cofi's objectives import it
+
 import cofi  # noqa: E402
 from cofi.data.download import resolve_source  # noqa: E402
 from cofi.data.ingest import ingest  # noqa: E402

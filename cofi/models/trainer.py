@@ -312,7 +312,12 @@ class TrainResult:
 
 
 def choose_method(
-    config: TrainConfig, n_movies: int, n_users: int, n_ratings: int | None = None
+    config: TrainConfig,
+    n_movies: int,
+    n_users: int,
+    n_ratings: int | None = None,
+    *,
+    dense_form: bool = True,
 ) -> str:
     """Pick the formulation for ``config.method == "auto"``, by estimated time.
 
@@ -321,7 +326,9 @@ def choose_method(
     rating, after a fixed overhead. Fitted to timings on 2 CPU cores (ml-100k and
     ml-latest-small, 10 to 100 features), in nanoseconds per iteration:
     ``cells * (6.2 + 0.031 * n_features)`` against ``9e6 + n_ratings * 6.3 * n_features``.
-    Above ``DENSE_CELL_LIMIT`` cells dense is never picked, and from ``MINIBATCH_MIN_RATINGS``
+    Above ``DENSE_CELL_LIMIT`` cells dense is never picked, nor for an objective without a
+    dense form of its own (``dense_form``, :attr:`Objective.dense_form
+    <cofi.models.objectives.base.Objective.dense_form>`), and from ``MINIBATCH_MIN_RATINGS``
     ratings on mini-batches are.
     """
     if config.method != "auto":
@@ -329,7 +336,7 @@ def choose_method(
     if n_ratings is not None and n_ratings >= MINIBATCH_MIN_RATINGS:
         return "minibatch"
     cells = n_movies * n_users
-    if cells > DENSE_CELL_LIMIT:
+    if cells > DENSE_CELL_LIMIT or not dense_form:
         return "sparse"
     if n_ratings is None:
         return "dense"
@@ -379,7 +386,9 @@ def train(
     objective = objective_for(config)
     if validation is None:
         triples, validation = split_validation(triples, config)
-    method = choose_method(config, triples.n_movies, triples.n_users, len(triples))
+    method = choose_method(
+        config, triples.n_movies, triples.n_users, len(triples), dense_form=objective.dense_form
+    )
     if method == "minibatch" and not objective.minibatch:
         raise TrainingError(
             f"objective {config.objective!r} trains full-batch only (its cost sums every rating "

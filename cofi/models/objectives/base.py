@@ -103,6 +103,10 @@ class Objective(ABC):
     #: The number of ratings from which :attr:`large_data_defaults` apply, where it is not
     #: :data:`~cofi.models.config.LARGE_DATA_RATINGS` (None).
     large_data_from: ClassVar[int | None] = None
+    #: Whether :meth:`dense_cost` works on the dense matrices as such (elementwise and matmul
+    #: over every cell); False where it gathers the rated cells, so ``method="auto"`` never
+    #: picks the dense formulation for it (:func:`cofi.models.trainer.choose_method`).
+    dense_form: ClassVar[bool] = True
 
     def __init__(self, config: TrainConfig) -> None:
         self.config = config

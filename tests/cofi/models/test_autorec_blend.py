@@ -61,8 +61,12 @@ def test_autorec_codes_by_hand() -> None:
     np.testing.assert_allclose(exported["X"], [[h]])
     prediction = np.array([h + 0.2, 2 * h + 1.2])
     np.testing.assert_allclose(_predict(exported, triples), prediction)
+    # The cost predicts each rating from the code without it: user 0's own share of the
+    # pre-activation is 2 * 0.25 + 0.1 = 0.6, user 1's is -1 * 1.0 - 0.3 = -1.3.
+    left_out = 1 / (1 + np.exp(-np.array([-0.2 - 0.6, -0.2 + 1.3])))
+    trained = np.array([left_out[0] + 0.2, 2 * left_out[1] + 1.2])
     squares = 0.5**2 + 1 + 4 + 0.25**2 + 1 + 0.1**2 + 0.3**2
-    expected = 0.5 * np.sum((prediction - [2.0, -1.0]) ** 2) + 7.5 * squares
+    expected = 0.5 * np.sum((trained - [2.0, -1.0]) ** 2) + 7.5 * squares
     batch = Batch(
         tf.constant([0, 0]), tf.constant([0, 1]), tf.constant([2.0, -1.0], tf.float64),
         tf.constant(1.0, tf.float64),

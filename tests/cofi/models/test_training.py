@@ -140,6 +140,18 @@ def test_auto_never_builds_dense_matrices_past_the_limit_and_batches_large_data(
     assert choose_method(config, 10, 10, MINIBATCH_MIN_RATINGS) == "minibatch"
     assert choose_method(config, 10, 10, MINIBATCH_MIN_RATINGS - 1) == "dense"
     assert choose_method(TrainConfig(method="sparse"), 10, 10, MINIBATCH_MIN_RATINGS) == "sparse"
+    # an objective whose dense cost only gathers the rated cells is trained sparse
+    assert choose_method(config, 10, 10, 50, dense_form=False) == "sparse"
+    assert choose_method(TrainConfig(method="dense"), 10, 10, 50, dense_form=False) == "dense"
+
+
+@pytest.mark.parametrize("objective", ["autorec", "blend"])
+def test_autorec_and_the_blend_train_sparse_where_biased_trains_dense(objective: str) -> None:
+    ratings, _ = planted(20, 15, density=0.5)
+    triples, _, _ = build_triples(ratings)
+    assert train(triples, TrainConfig(objective="biased", iterations=2)).method == "dense"
+    config = TrainConfig(objective=objective, n_features=8, iterations=2)
+    assert train(triples, config).method == "sparse"
 
 
 def test_auto_picks_the_same_model_as_the_method_it_names() -> None:
