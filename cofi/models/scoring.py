@@ -182,24 +182,35 @@ def _block_scorer(X, movie_term, k: int):
     """
     n_movies = int(X.shape[0])
     X, movie_term = padded_movies(X, movie_term)
-    compiled = _compiled_scorer()
+    compiled = _compiled_scorer(int(X.shape[0]), int(X.shape[1]), k)
 
     def score(W_block, b_block, seen):
         padded = np.empty((_bucket(len(seen)), 2), dtype=np.int32)
         padded[: len(seen)] = seen
         padded[len(seen) :] = (0, n_movies)  # a padding column, -inf already
-        return compiled(X, movie_term, W_block, b_block, padded, k)
+        return compiled(X, movie_term, W_block, b_block, padded)
 
     return score
 
 
-@functools.cache
-def _compiled_scorer():
-    """The compiled scorer of :func:`_block_scorer`, one per process."""
+@functools.lru_cache(maxsize=32)
+def _compiled_scorer(n_rows: int, n_features: int, k: int):
+    """The compiled scorer of :func:`_block_scorer` for padded movies of this shape: traced
+    once, the users and seen pairs of any number (XLA compiles each shape it meets once)."""
     import tensorflow as tf
 
-    @tf.function(jit_compile=True, autograph=False)
-    def compiled(X, movie_term, W_block, b_block, seen, k):
+    @tf.function(
+        jit_compile=True,
+        autograph=False,
+        input_signature=[
+            tf.TensorSpec([n_rows, n_features], tf.float32),
+            tf.TensorSpec([n_rows], tf.float32),
+            tf.TensorSpec([None, n_features], tf.float32),
+            tf.TensorSpec([None], tf.float32),
+            tf.TensorSpec([None, 2], tf.int32),
+        ],
+    )
+    def compiled(X, movie_term, W_block, b_block, seen):
         scores = (
             tf.linalg.matmul(W_block, X, transpose_b=True) + b_block[:, None] + movie_term[None, :]
         )

@@ -234,24 +234,34 @@ def _block_scorer(X, candidate_term, k: int, metric: str):
 
     X, candidate_term = padded_movies(X, candidate_term)
     squared_norm = tf.reduce_sum(X * X, axis=1)
-    compiled = _compiled_scorer()
+    compiled = _compiled_scorer(int(X.shape[0]), int(X.shape[1]), k, metric)
 
     def score(X_block, rows):
-        return compiled(X, squared_norm, candidate_term, X_block, rows, k, metric)
+        return compiled(X, squared_norm, candidate_term, X_block, rows)
 
     return score
 
 
-@functools.cache
-def _compiled_scorer():
-    """The compiled scorer of :func:`_block_scorer`, one per process (XLA compiles each shape
-    once)."""
+@functools.lru_cache(maxsize=32)
+def _compiled_scorer(n_rows: int, n_features: int, k: int, metric: str):
+    """The compiled scorer of :func:`_block_scorer` for padded movies of this shape: traced
+    once, query blocks of any size (XLA compiles each shape it meets once)."""
     import tensorflow as tf
 
     from cofi.models.scoring import top_k
 
-    @tf.function(jit_compile=True, autograph=False)
-    def score(X, squared_norm, candidate_term, X_block, rows, k, metric):
+    @tf.function(
+        jit_compile=True,
+        autograph=False,
+        input_signature=[
+            tf.TensorSpec([n_rows, n_features], tf.float32),
+            tf.TensorSpec([n_rows], tf.float32),
+            tf.TensorSpec([n_rows], tf.float32),
+            tf.TensorSpec([None, n_features], tf.float32),
+            tf.TensorSpec([None], tf.int32),
+        ],
+    )
+    def score(X, squared_norm, candidate_term, X_block, rows):
         dot = tf.linalg.matmul(X_block, X, transpose_b=True)
         if metric == "cosine":
             scores = dot
