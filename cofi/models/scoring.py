@@ -61,15 +61,12 @@ def iter_recommendations(
             ids, positions = ids[positions >= 0], positions[positions >= 0]
     if block_users is None:
         block_users = max(1, SCORE_BLOCK_BYTES // (4 * max(model.n_movies, 1)))
-    import tensorflow as tf
 
     k = min(n, model.n_movies)
     # Movies that may not be recommended get -inf once, in the per-movie term.
     candidate = model.movie_count >= max(1, min_ratings)
     movie_term = np.where(candidate, model.movie_offset + model.movie_bias, -np.inf)
-    movie_term = tf.constant(movie_term.astype(np.float32))
-    X = tf.constant(model.X.astype(np.float32, copy=False))
-    score_block = _block_scorer(X, movie_term, k)
+    score_block = _block_scorer(model.X.astype(np.float32), movie_term.astype(np.float32), k)
     counts = np.diff(model.seen_indptr)
     popular = None
     for start in range(0, len(positions), block_users):
@@ -169,7 +166,7 @@ def _fallback_block(
     )
 
 
-def _block_scorer(X, movie_term, k: int):
+def _block_scorer(X: np.ndarray, movie_term: np.ndarray, k: int):
     """A function scoring a block of users against every movie and keeping the top k.
 
     ``W_block X^T + b_block + movie_term``, seen (row, column) pairs set to -inf, then
@@ -180,15 +177,18 @@ def _block_scorer(X, movie_term, k: int):
     scores in place. All 162,541 users of an ML-25M-shaped model took 21 s instead of 48 s with
     ``tf.math.top_k`` over every score (benchmarks/scoring.py).
     """
-    n_movies = int(X.shape[0])
+    import tensorflow as tf
+
+    n_movies = X.shape[0]
     X, movie_term = padded_movies(X, movie_term)
-    compiled = _compiled_scorer(int(X.shape[0]), int(X.shape[1]), k)
+    compiled = _compiled_scorer(X.shape[0], X.shape[1], k)
+    X_tensor, term_tensor = tf.constant(X), tf.constant(movie_term)
 
     def score(W_block, b_block, seen):
         padded = np.empty((_bucket(len(seen)), 2), dtype=np.int32)
         padded[: len(seen)] = seen
         padded[len(seen) :] = (0, n_movies)  # a padding column, -inf already
-        return compiled(X, movie_term, W_block, b_block, padded)
+        return compiled(X_tensor, term_tensor, W_block, b_block, padded)
 
     return score
 
@@ -224,16 +224,14 @@ def _compiled_scorer(n_rows: int, n_features: int, k: int):
 TOP_K_CHUNK = 64
 
 
-def padded_movies(X, movie_term):
+def padded_movies(X: np.ndarray, movie_term: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``X`` (n_movies, n_features) with zero rows and ``movie_term`` with -inf appended, up to
     whole :data:`TOP_K_CHUNK` chunks and at least one padding movie: scores against the padded
     ``X`` plus the padded term are rows :func:`top_k` takes, whose padding is never picked."""
-    import tensorflow as tf
-
-    n_movies = int(X.shape[0])
+    n_movies, n_features = X.shape
     padding = (-(n_movies + 1) % TOP_K_CHUNK) + 1
-    X = tf.concat([X, tf.zeros((padding, X.shape[1]), dtype=X.dtype)], axis=0)
-    movie_term = tf.concat([movie_term, tf.fill([padding], -np.inf)], axis=0)
+    X = np.concatenate([X, np.zeros((padding, n_features), dtype=X.dtype)])
+    movie_term = np.concatenate([movie_term, np.full(padding, -np.inf, dtype=movie_term.dtype)])
     return X, movie_term
 
 

@@ -181,7 +181,6 @@ def _blocks(
     k = min(n, int(candidate.sum()))
     if k == 0 or len(positions) == 0:
         return
-    import tensorflow as tf
 
     X = model.X.astype(np.float32, copy=False)
     if metric == "cosine":
@@ -189,8 +188,8 @@ def _blocks(
         # Dividing a zero row by 1 keeps it zero, so its similarity to everything is 0.
         X = X / np.where(norm > 0, norm, 1).astype(np.float32)
     # Non-candidates get -inf once, in a per-movie term added to every block's scores.
-    candidate_term = tf.constant(np.where(candidate, 0.0, -np.inf).astype(np.float32))
-    score_block = _block_scorer(tf.constant(X), candidate_term, k, metric)
+    candidate_term = np.where(candidate, 0.0, -np.inf).astype(np.float32)
+    score_block = _block_scorer(X, candidate_term, k, metric)
     for start in range(0, len(positions), block_movies):
         block = positions[start : start + block_movies]
         top_scores, top = score_block(X[block], block.astype(np.int32))
@@ -213,7 +212,7 @@ def _blocks(
         )
 
 
-def _block_scorer(X, candidate_term, k: int, metric: str):
+def _block_scorer(X: np.ndarray, candidate_term: np.ndarray, k: int, metric: str):
     """A compiled function scoring a block of query movies against every movie, keeping the top k.
 
     Args:
@@ -232,12 +231,13 @@ def _block_scorer(X, candidate_term, k: int, metric: str):
 
     from cofi.models.scoring import padded_movies
 
-    X, candidate_term = padded_movies(X, candidate_term)
-    squared_norm = tf.reduce_sum(X * X, axis=1)
-    compiled = _compiled_scorer(int(X.shape[0]), int(X.shape[1]), k, metric)
+    padded, candidate_term = padded_movies(X, candidate_term)
+    compiled = _compiled_scorer(padded.shape[0], padded.shape[1], k, metric)
+    X_tensor, term_tensor = tf.constant(padded), tf.constant(candidate_term)
+    squared_norm = tf.reduce_sum(X_tensor * X_tensor, axis=1)
 
     def score(X_block, rows):
-        return compiled(X, squared_norm, candidate_term, X_block, rows)
+        return compiled(X_tensor, squared_norm, term_tensor, X_block, rows)
 
     return score
 
