@@ -98,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     except CofiError as error:
         print(f"cofi: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`cofi recommend ... | head`): stop quietly, as other tools do;
+        # stdout goes to /dev/null so that the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as error:
         # A full or read-only disk, a folder where a file should be: one line, not a traceback.
         where = f"{error.filename}: " if error.filename else ""

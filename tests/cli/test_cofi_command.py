@@ -274,3 +274,18 @@ def test_a_disk_error_is_one_line(tmp_path, capsys, monkeypatch) -> None:
     assert capsys.readouterr().err == (
         f"cofi: error: {tmp_path / 'ratings.csv'}: No space left on device\n"
     )
+
+
+def test_a_reader_that_stops_early_is_no_error(data_dir) -> None:
+    # `cofi recommend ... | head -1`: the command stops quietly when its reader goes away
+    command = subprocess.Popen(
+        [sys.executable, "-m", "cli", "--data-dir", str(data_dir), "recommend", "--user", "42"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert command.stdout is not None and command.stderr is not None
+    command.stdout.close()  # before it writes a line
+    error = command.stderr.read().decode()
+    assert command.wait(timeout=180) == 0
+    assert error == ""
