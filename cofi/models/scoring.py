@@ -66,7 +66,8 @@ def iter_recommendations(
     # Movies that may not be recommended get -inf once, in the per-movie term.
     candidate = model.movie_count >= max(1, min_ratings)
     movie_term = np.where(candidate, model.movie_offset + model.movie_bias, -np.inf)
-    score_block = _block_scorer(model.X.astype(np.float32), movie_term.astype(np.float32), k)
+    X = model.X.astype(np.float32, copy=False)
+    score_block = _block_scorer(X, movie_term.astype(np.float32), k)
     counts = np.diff(model.seen_indptr)
     popular = None
     for start in range(0, len(positions), block_users):

@@ -24,7 +24,7 @@ import pandas as pd
 from cofi.data.schema import SIMILAR_SCHEMA
 from cofi.errors import CofiError
 from cofi.models.model import Model
-from cofi.models.scoring import SCORE_BLOCK_BYTES
+from cofi.models.scoring import SCORE_BLOCK_BYTES, padded_movies, top_k
 from cofi.outputs.tables import write_titled_blocks
 
 Metric = Literal["cosine", "distance"]
@@ -229,8 +229,6 @@ def _block_scorer(X: np.ndarray, candidate_term: np.ndarray, k: int, metric: str
     """
     import tensorflow as tf
 
-    from cofi.models.scoring import padded_movies
-
     padded, candidate_term = padded_movies(X, candidate_term)
     compiled = _compiled_scorer(padded.shape[0], padded.shape[1], k, metric)
     X_tensor, term_tensor = tf.constant(padded), tf.constant(candidate_term)
@@ -247,8 +245,6 @@ def _compiled_scorer(n_rows: int, n_features: int, k: int, metric: str):
     """The compiled scorer of :func:`_block_scorer` for padded movies of this shape: traced
     once, query blocks of any size (XLA compiles each shape it meets once)."""
     import tensorflow as tf
-
-    from cofi.models.scoring import top_k
 
     @tf.function(
         jit_compile=True,

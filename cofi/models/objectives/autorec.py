@@ -78,23 +78,25 @@ class AutoRecObjective(Objective):
 
     def codes(self, params: Params, batch: Batch) -> tf.Tensor:
         """(n_movies, n_features) hidden codes of the movies from the ratings of ``batch``."""
+        pre_activation, _ = self._pre_activation(params, batch)
+        return tf.sigmoid(pre_activation)
+
+    @staticmethod
+    def _pre_activation(params: Params, batch: Batch) -> tuple[tf.Tensor, tf.Tensor]:
+        """Each movie's pre-activation ``x_i + sum (r_ij v_j + p_j)`` over the ratings of
+        ``batch``, and each rating's own term ``r_ij v_j + p_j`` in it."""
         X_ = params["X"]
-        ratings = tf.cast(batch.target, X_.dtype)[:, None]
-        encoded = tf.math.unsorted_segment_sum(
-            ratings * tf.gather(params["encoder"], batch.user_index)
-            + tf.gather(params["presence"], batch.user_index),
-            batch.movie_index,
-            tf.shape(X_)[0],
-        )
-        return tf.sigmoid(X_ + encoded)
+        own = tf.cast(batch.target, X_.dtype)[:, None] * tf.gather(
+            params["encoder"], batch.user_index
+        ) + tf.gather(params["presence"], batch.user_index)
+        encoded = tf.math.unsorted_segment_sum(own, batch.movie_index, tf.shape(X_)[0])
+        return X_ + encoded, own
 
     def cost(self, params: Params, batch: Batch) -> tf.Tensor:
         X_, W_, V_, P_ = params["X"], params["W"], params["encoder"], params["presence"]
         user_rows = tf.gather(W_, batch.user_index)
-        # each rating's share of its movie's pre-activation, taken out again for its own code
-        own = tf.cast(batch.target, X_.dtype)[:, None] * tf.gather(V_, batch.user_index)
-        own += tf.gather(P_, batch.user_index)
-        pre_activation = X_ + tf.math.unsorted_segment_sum(own, batch.movie_index, tf.shape(X_)[0])
+        # each rating's own term is taken out of its movie's pre-activation for its code
+        pre_activation, own = self._pre_activation(params, batch)
         movie_codes = tf.sigmoid(tf.gather(pre_activation, batch.movie_index) - own)
         error = (
             tf.reduce_sum(movie_codes * user_rows, axis=1)
