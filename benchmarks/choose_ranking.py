@@ -43,12 +43,29 @@ TEST_FRACTION = 0.25
 #: The candidates, by objective: TrainConfig fields over the objective's own defaults.
 GRID: dict[str, list[dict]] = {
     "ials": [
+        # without user weights: the earlier default (lambda 10, w0 0.3) and a lighter one
         *(
-            {"n_features": 128, "iterations": 200, "lambda_": lambda_, "unobserved_weight": w0}
-            for lambda_ in (7.0, 10.0, 13.0)
-            for w0 in (0.3, 0.5)
+            {
+                "n_features": 128,
+                "iterations": 200,
+                "lambda_": lambda_,
+                "unobserved_weight": w0,
+                "user_weight_power": 0.0,
+            }
+            for lambda_, w0 in ((10.0, 0.3), (7.0, 0.15))
         ),
-        {"n_features": 64, "iterations": 100, "lambda_": 10.0, "unobserved_weight": 0.4},
+        # user weights (m_j / mean m)^-power
+        *(
+            {
+                "n_features": 128,
+                "iterations": 200,
+                "lambda_": lambda_,
+                "unobserved_weight": w0,
+                "user_weight_power": power,
+            }
+            for power in (0.3, 0.4)
+            for lambda_, w0 in ((10.0, 0.3), (8.5, 0.2), (7.0, 0.15))
+        ),
         # the frequency-scaled penalty lambda (n + w0 N) of Rendle et al.
         {
             "n_features": 128,
@@ -56,6 +73,7 @@ GRID: dict[str, list[dict]] = {
             "regularization": "weighted",
             "lambda_": 0.02,
             "unobserved_weight": 0.4,
+            "user_weight_power": 0.0,
         },
     ],
     "ranking": [

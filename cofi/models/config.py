@@ -54,6 +54,15 @@ class TrainConfig(BaseModel):
         le=1.0,
         description="weight of each unrated (user, movie) pair, for objective='ranking'",
     )
+    user_weight_power: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=2.0,
+        description=(
+            "for objective='ials': each user's terms weigh (their ratings / the mean)^-power, "
+            "so light users count more; 0 weighs every user alike"
+        ),
+    )
     log_every: int = Field(default=20, ge=1, description="log the loss every this many iterations")
     schedule: Literal["auto", "constant", "cosine"] = Field(
         default="auto",

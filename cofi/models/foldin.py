@@ -100,6 +100,7 @@ def fold_in(
     )
     objective = objective_for(model.config).for_fold_in()
     targets = objective.targets(triples, model.movie_offset)
+    objective.prepare_fold_in(targets, int(model.seen_indptr[-1]), model.n_users)
     dtype = tf.as_dtype(model.X.dtype)
     trainable = {
         variable.name: tf.Variable(

@@ -155,6 +155,13 @@ class Objective(ABC):
         """Called once with every training target before training; most objectives need
         nothing from it."""
 
+    def prepare_fold_in(  # noqa: B027 - optional hook
+        self, triples: RatingTriples, n_ratings: int, n_users: int
+    ) -> None:
+        """Called once before fold-in (on :meth:`for_fold_in`'s objective) with the new users'
+        targets and the trained model's numbers of training ratings and users; most objectives
+        need nothing from it."""
+
     @abstractmethod
     def cost(self, params: Params, batch: Batch) -> tf.Tensor:
         """The cost over one batch of observed ratings: the objective's one definition."""

@@ -72,9 +72,19 @@ def _full_batch(objective, Y, R) -> tuple[Batch, RatingTriples]:
     lambda_=st.floats(0.0, 2.0),
     regularization=st.sampled_from(["uniform", "weighted"]),
     unobserved_weight=st.floats(0.0, 1.0),
+    user_weight_power=st.sampled_from([0.0, 0.3, 1.0]),
 )
 def test_batch_cost_equals_the_dense_reference(
-    name, seed, n_movies, n_users, n_features, density, lambda_, regularization, unobserved_weight
+    name,
+    seed,
+    n_movies,
+    n_users,
+    n_features,
+    density,
+    lambda_,
+    regularization,
+    unobserved_weight,
+    user_weight_power,
 ) -> None:
     config = TrainConfig(
         objective=name,
@@ -82,6 +92,7 @@ def test_batch_cost_equals_the_dense_reference(
         lambda_=lambda_,
         regularization=regularization,
         unobserved_weight=unobserved_weight,
+        user_weight_power=user_weight_power,
         dtype="float64",
     )
     objective = objective_for(config)

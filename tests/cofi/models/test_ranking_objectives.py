@@ -19,12 +19,16 @@ BATCH = Batch(tf.constant([0]), tf.constant([0]), tf.constant([4.0]), tf.constan
 
 
 def _objective(name: str, **fields):
-    return objective_for(TrainConfig(objective=name, n_features=1, **fields))
+    objective = objective_for(TrainConfig(objective=name, n_features=1, **fields))
+    objective.prepare(RatingTriples(np.array([0], np.int32), np.array([0], np.int32),
+                                    np.array([4.0], np.float32), 2, 1))  # fmt: skip
+    return objective
 
 
 def test_ials_cost_hand_computed() -> None:
     params = {"X": tf.constant([[1.0], [2.0]]), "W": tf.constant([[1.0]])}
-    # scores [1, 2]: 1/2 (1 - 1)^2 + w0/2 2^2 = 0.5 with w0 = 0.25, no penalty
+    # scores [1, 2]: 1/2 (1 - 1)^2 + w0/2 2^2 = 0.5 with w0 = 0.25, no penalty (one user:
+    # its weight is 1 whatever the power)
     plain = _objective("ials", lambda_=0.0, unobserved_weight=0.25)
     assert float(plain.dense_cost(params, 4.0 * ONE_RATED, ONE_RATED)) == pytest.approx(0.5)
     assert float(plain.cost(params, BATCH)) == pytest.approx(0.5)
@@ -33,6 +37,63 @@ def test_ials_cost_hand_computed() -> None:
     scaled = _objective("ials", lambda_=1.0, unobserved_weight=0.25, regularization="weighted")
     assert float(scaled.dense_cost(params, 4.0 * ONE_RATED, ONE_RATED)) == pytest.approx(2.375)
     assert float(scaled.cost(params, BATCH)) == pytest.approx(2.375)
+
+
+def test_ials_user_weights_hand_computed() -> None:
+    # 2 movies, 2 users: user 0 rated movie 0; user 1 rated both. X = [1, 2], W = [1, 1].
+    params = {"X": tf.constant([[1.0], [2.0]]), "W": tf.constant([[1.0], [1.0]])}
+    R = tf.constant([[1.0, 1.0], [0.0, 1.0]])
+    objective = objective_for(
+        TrainConfig(objective="ials", n_features=1, lambda_=0.0, unobserved_weight=0.25,
+                    user_weight_power=1.0)
+    )  # fmt: skip
+    objective.prepare(RatingTriples(np.array([0, 0, 1], np.int32), np.array([0, 1, 1], np.int32),
+                                    np.ones(3, np.float32), 2, 2))  # fmt: skip
+    # mean 1.5 ratings a user: weights (1 / 1.5)^-1 = 1.5 and (2 / 1.5)^-1 = 0.75.
+    # user 0: (1 - 1)^2 + 0.25 * 2^2 = 1; user 1: (1 - 1)^2 + (2 - 1)^2 = 1.
+    # J = 1/2 (1.5 * 1 + 0.75 * 1) = 1.125
+    assert float(objective.dense_cost(params, R, R)) == pytest.approx(1.125)
+    batch = Batch(tf.constant([0, 0, 1]), tf.constant([0, 1, 1]), tf.ones(3), tf.constant(1.0))
+    assert float(objective.cost(params, batch)) == pytest.approx(1.125)
+
+
+def test_ials_cost_needs_its_user_weights() -> None:
+    objective = objective_for(TrainConfig(objective="ials", n_features=1))
+    params = {"X": tf.constant([[1.0], [2.0]]), "W": tf.constant([[1.0]])}
+    with pytest.raises(RuntimeError, match="prepare"):
+        objective.cost(params, BATCH)
+
+
+def test_a_folded_in_user_is_weighted_against_the_trained_users() -> None:
+    # Folded in with the model's own weights, a user gets the vector the cost's optimum gives
+    # against the trained users' mean count: with 2 ratings against a mean of 8 the weight is
+    # (2 / 8)^-0.5 = 2, as if lambda were halved; with the new user's own mean it would be 1.
+    rng = np.random.default_rng(0)
+    ratings = pd.DataFrame(
+        [
+            (user, movie, float(rng.integers(1, 6)))
+            for user in range(1, 21)
+            for movie in rng.choice(30, 8, replace=False)
+        ],
+        columns=["user_id", "movie_id", "rating"],
+    )
+    model = cofi.fit(ratings, objective="ials", n_features=4, iterations=50, lambda_=2.0,
+                     unobserved_weight=0.2, user_weight_power=0.5, seed=0, log_every=10**6)  # fmt: skip
+    known = model.movies.ids[:2].astype(np.int64)
+    new = pd.DataFrame({"user_id": [99, 99], "movie_id": known, "rating": [5.0, 3.0]})
+    folded = model.fold_in(new, iterations=2000, tolerance=0.0)
+    X = model.X.astype(np.float64)
+    positions = model.movies.position_of(known)
+    Xr = X[positions]
+
+    def optimum(weight: float) -> np.ndarray:
+        # d/dw [weight/2 (sum_rated (x.w - 1)^2 + w0 sum_unrated (x.w)^2) + lambda/2 |w|^2] = 0
+        gram = weight * (0.2 * X.T @ X + 0.8 * Xr.T @ Xr) + 2.0 * np.eye(4)
+        return np.linalg.solve(gram, weight * Xr.sum(axis=0))
+
+    w = folded.W[folded.users.position_of(np.array([99]))[0]]
+    np.testing.assert_allclose(w, optimum(2.0), atol=2e-3)
+    assert not np.allclose(w, optimum(1.0), atol=2e-3)
 
 
 def test_ials_initial_values_shrink_with_the_number_of_features() -> None:
