@@ -68,12 +68,10 @@ def frequency_scaled_penalty(
     return tf.add_n(total)
 
 
-def user_weights(
-    user_index: np.ndarray, n_users: int, mean_count: float, power: float, dtype: str
-) -> tf.Tensor:
+def user_weights(triples: RatingTriples, mean_count: float, power: float, dtype: str) -> tf.Tensor:
     """(n_users,) each user's weight ``(m_j / mean_count)^-power``, ``m_j`` the user's ratings
-    in ``user_index`` (at least one): light users count more, heavy ones less."""
-    counts = np.maximum(np.bincount(user_index, minlength=n_users), 1).astype(np.float64)
+    in ``triples`` (at least one): light users count more, heavy ones less."""
+    counts = np.maximum(np.bincount(triples.user_index, minlength=triples.n_users), 1)
     return tf.constant((counts / max(mean_count, 1.0)) ** -power, dtype=dtype)
 
 
@@ -130,17 +128,15 @@ class IALSObjective(Objective):
         return scaled_initial_values(self, n_movies, n_users)
 
     def prepare(self, triples: RatingTriples) -> None:
-        self._user_weights = user_weights(
-            triples.user_index, triples.n_users, len(triples) / triples.n_users,
-            self.config.user_weight_power, self.config.dtype,
-        )  # fmt: skip
+        self.prepare_fold_in(triples, len(triples), triples.n_users)
 
     def prepare_fold_in(self, triples: RatingTriples, n_ratings: int, n_users: int) -> None:
-        # the new users are weighted against the trained users' mean, as they would have been
+        # Training weighs its users against their own mean; fold-in weighs the new users against
+        # the trained model's (its seen ratings: with validation_fraction > 0 these include the
+        # ratings set aside, so that mean is 1 / (1 - fraction) times the one training used).
         self._user_weights = user_weights(
-            triples.user_index, triples.n_users, n_ratings / n_users,
-            self.config.user_weight_power, self.config.dtype,
-        )  # fmt: skip
+            triples, n_ratings / n_users, self.config.user_weight_power, self.config.dtype
+        )
 
     def _weights(self) -> tf.Tensor:
         if not hasattr(self, "_user_weights"):
