@@ -51,10 +51,11 @@ GRID: dict[str, list[dict]] = {
                 "lambda_": lambda_,
                 "unobserved_weight": w0,
                 "user_weight_power": 0.0,
+                "sequence_weight": 0.0,
             }
             for lambda_, w0 in ((10.0, 0.3), (7.0, 0.15))
         ),
-        # user weights (m_j / mean m)^-power
+        # user weights (m_j / mean m)^-power, then the sequence-neighbour term on the best
         *(
             {
                 "n_features": 128,
@@ -62,9 +63,11 @@ GRID: dict[str, list[dict]] = {
                 "lambda_": lambda_,
                 "unobserved_weight": w0,
                 "user_weight_power": power,
+                "sequence_weight": sequence,
             }
             for power in (0.3, 0.4)
             for lambda_, w0 in ((10.0, 0.3), (8.5, 0.2), (7.0, 0.15))
+            for sequence in ((0.0, 0.2, 0.3) if (power, lambda_) == (0.3, 8.5) else (0.0,))
         ),
         # the frequency-scaled penalty lambda (n + w0 N) of Rendle et al.
         {
@@ -74,6 +77,7 @@ GRID: dict[str, list[dict]] = {
             "lambda_": 0.02,
             "unobserved_weight": 0.4,
             "user_weight_power": 0.0,
+            "sequence_weight": 0.0,
         },
     ],
     "ranking": [
@@ -204,7 +208,9 @@ def choose(tables: dict[str, pd.DataFrame]) -> dict[str, str]:
 
 def load(name: str, work: Path) -> pd.DataFrame:
     result = ingest(resolve_source(dataset=name), work / name, scale=KNOWN_DATASETS[name].scale)
-    return pd.read_parquet(result.ratings_path, columns=["user_id", "movie_id", "rating"])
+    return pd.read_parquet(
+        result.ratings_path, columns=["user_id", "movie_id", "rating", "timestamp"]
+    )
 
 
 def main() -> None:

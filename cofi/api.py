@@ -8,6 +8,7 @@ import pandas as pd
 from cofi.data.checks import check_ratings
 from cofi.data.matrices import IndexMap, build_triples
 from cofi.data.schema import RatingScale
+from cofi.evaluation.splits import timestamps_ns
 from cofi.models.config import TrainConfig, make_config
 from cofi.models.fitting import fit_triples
 from cofi.models.model import Model
@@ -38,8 +39,10 @@ def fit(
     ``warm_start``, the starting model's objective.
 
     Args:
-        ratings: a DataFrame with ``user_id``, ``movie_id`` and ``rating`` (other columns are
-            ignored), one row per (user, movie).
+        ratings: a DataFrame with ``user_id``, ``movie_id`` and ``rating``, one row per
+            (user, movie); an optional ``timestamp`` (datetime or integer seconds) orders each
+            user's ratings for the sequence-neighbour term of the lists (``sequence_weight``,
+            :mod:`cofi.models.sequence`). Other columns are ignored.
         config: a full :class:`~cofi.models.config.TrainConfig` (``cofi.LAB_CONFIG`` for the
             lab's settings); keywords override its fields.
         scale: the rating scale predictions are clipped to; inferred from the ratings if omitted.
@@ -87,4 +90,5 @@ def fit(
         callback=callback,
         warm_start=warm_start,
         monitor=held_out,
+        timestamps=timestamps_ns(ratings["timestamp"]) if "timestamp" in ratings else None,
     )

@@ -42,7 +42,7 @@ def train_model(
         A summary: the fields of :class:`cofi.outputs.record.TrainSummary`.
     """
     logger = get_run_logger()
-    ratings = read_ratings(ratings_path)
+    ratings = read_ratings(ratings_path, timestamps=True)  # they order the sequence graph
     movie_ids = pd.read_parquet(movie_index_path)["movie_id"].to_numpy()
 
     train_config = TrainConfig(**config)

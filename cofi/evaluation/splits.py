@@ -79,7 +79,7 @@ def _sides(ratings: pd.DataFrame, is_test: np.ndarray) -> tuple[pd.DataFrame, pd
     )
 
 
-def _timestamps_ns(timestamps: pd.Series) -> np.ndarray:
+def timestamps_ns(timestamps: pd.Series) -> np.ndarray:
     """(n,) int64 nanoseconds since the epoch (UTC) of datetimes or integer seconds."""
     if isinstance(timestamps.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(
         timestamps.dtype
@@ -235,7 +235,7 @@ def split_per_user_temporal(
     require_columns(ratings, ("user_id", "movie_id", "timestamp"), "ratings table")
     user_ids = ratings["user_id"].to_numpy()
     chronological = _chronological_order(
-        _timestamps_ns(ratings["timestamp"]), ratings["movie_id"].to_numpy()
+        timestamps_ns(ratings["timestamp"]), ratings["movie_id"].to_numpy()
     )
     position, n_user = _position_in_user(user_ids, chronological)
     if test_fraction is not None:
@@ -263,7 +263,7 @@ def split_time_cutoff(
         ``(train, test)`` with the original columns and row order; either may be empty.
     """
     require_columns(ratings, ("timestamp",), "ratings table")
-    return _sides(ratings, _timestamps_ns(ratings["timestamp"]) >= _moment_ns(cutoff))
+    return _sides(ratings, timestamps_ns(ratings["timestamp"]) >= _moment_ns(cutoff))
 
 
 def k_fold(

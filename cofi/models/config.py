@@ -63,6 +63,15 @@ class TrainConfig(BaseModel):
             "so light users count more; 0 weighs every user alike"
         ),
     )
+    sequence_weight: float = Field(
+        default=0.0,
+        ge=0.0,
+        le=10.0,
+        description=(
+            "share of the sequence-neighbour term in the top-N order (cofi.models.sequence): "
+            "movies rated next to the user's movies by others; needs timestamps; 0 turns it off"
+        ),
+    )
     log_every: int = Field(default=20, ge=1, description="log the loss every this many iterations")
     schedule: Literal["auto", "constant", "cosine"] = Field(
         default="auto",

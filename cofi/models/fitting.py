@@ -11,6 +11,7 @@ from cofi.errors import CofiError
 from cofi.models.config import TrainConfig
 from cofi.models.model import Model, seen_csr
 from cofi.models.objectives import objective_for
+from cofi.models.sequence import build_sequence_graph
 from cofi.models.trainer import ProgressCallback, split_validation, train
 from cofi.models.warm import warm_start_parameters
 
@@ -25,6 +26,7 @@ def fit_triples(
     callback: ProgressCallback | None = None,
     warm_start: Model | None = None,
     monitor: RatingTriples | None = None,
+    timestamps: np.ndarray | None = None,
 ) -> Model:
     """:func:`cofi.fit` for ratings already in matrix coordinates (raw, not centred).
 
@@ -33,6 +35,10 @@ def fit_triples(
 
     The objective centres the targets; early-stopping ratings are set aside before centring, so
     their own values never leak into the offsets (movie means, global mean) the model keeps.
+
+    ``timestamps``: (n_ratings,) integers aligned with ``triples``; with
+    ``config.sequence_weight > 0`` they order each user's ratings for the sequence-neighbour
+    graph of the top-N lists (:mod:`cofi.models.sequence`). Without them there is no graph.
     """
     scale = scale or infer_scale(triples.rating)
     objective = objective_for(config)
@@ -60,6 +66,9 @@ def fit_triples(
         monitor=monitor,
     )
     indptr, seen = seen_csr(triples)
+    sequence = None
+    if config.sequence_weight > 0 and timestamps is not None:
+        sequence = build_sequence_graph(triples, timestamps)
     return Model(
         X=result.X,
         W=result.W,
@@ -76,4 +85,5 @@ def fit_triples(
         loss_history=result.loss_history,
         movie_bias=result.movie_bias,
         validation_history=result.validation_history,
+        sequence=sequence,
     )

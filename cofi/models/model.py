@@ -11,6 +11,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,10 +22,11 @@ from cofi.errors import CofiError
 from cofi.models import scoring
 from cofi.models.config import TrainConfig
 from cofi.models.foldin import fold_in
+from cofi.models.sequence import SequenceGraph
 from cofi.outputs.publish import UMASK, replace_dir
 
 MODEL_FORMAT = "cofi-model"
-MODEL_FORMAT_VERSION = 2
+MODEL_FORMAT_VERSION = 3
 _ARRAYS_FILE = "arrays.npz"
 _ARRAY_NAMES = (
     "X",
@@ -38,6 +40,8 @@ _ARRAY_NAMES = (
     "seen_indptr",
     "seen_movies",
 )
+#: Arrays a model saves only when it holds a sequence-neighbour graph (format 3).
+_SEQUENCE_ARRAYS = ("sequence_indptr", "sequence_indices", "sequence_values")
 _META_FILE = "model.json"
 
 
@@ -69,6 +73,8 @@ class Model:
         config: the hyperparameters it was trained with.
         loss_history: (iteration, cost) pairs logged during training.
         movie_bias: (n_movies,) learned movie biases c (zeros when the objective has none).
+        sequence: the sequence-neighbour graph that joins the model's scores in the top-N
+            order with ``config.sequence_weight`` (:mod:`cofi.models.sequence`), or None.
 
     When its objective does not predict ratings (:attr:`predicts_ratings` false: ``ranking``,
     ``ials``) the model scores preference (1 = would rate), not a rating: :meth:`predict` and
@@ -91,6 +97,7 @@ class Model:
     movie_bias: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     model_id: str = ""
     validation_history: list[tuple[int, float]] = field(default_factory=list)
+    sequence: SequenceGraph | None = None
 
     def __post_init__(self) -> None:
         n_movies, n_users = len(self.movies), len(self.users)
@@ -109,6 +116,8 @@ class Model:
             actual = getattr(self, name).shape
             if actual != shape:
                 raise ValueError(f"Model.{name} must have shape {shape}, got {actual}")
+        if self.sequence is not None and (problem := self.sequence.check(n_movies)):
+            raise ValueError(f"Model.sequence: {problem}")
         if not self.model_id:
             self.model_id = self._content_id()
 
@@ -125,7 +134,7 @@ class Model:
 
         Format 1 hashed the learned arrays, the ids and the config; format 2 adds the counts,
         the seen-movies index, the global mean and the scale, so no saved number can change
-        unnoticed.
+        unnoticed; format 3 adds the sequence graph, when there is one.
         """
         digest = hashlib.sha256()
         arrays = [
@@ -139,9 +148,13 @@ class Model:
         ]
         if format_version >= 2:
             arrays += [self.movie_count, self.seen_indptr, self.seen_movies]
+        if self.sequence is not None:
+            arrays += [self.sequence.indptr, self.sequence.indices, self.sequence.values]
         for array in arrays:
             digest.update(np.ascontiguousarray(array).tobytes())
-        digest.update(self.config.model_dump_json().encode())
+        # A sequence_weight of 0 is left out, so models saved before the field existed keep their id.
+        unset = {"sequence_weight"} if self.config.sequence_weight == 0 else None
+        digest.update(self.config.model_dump_json(exclude=unset).encode())
         if format_version >= 2:
             scale = (self.scale.minimum, self.scale.maximum, self.scale.step)
             digest.update(repr((float(self.global_mean), scale)).encode())
@@ -333,19 +346,23 @@ class Model:
         staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
         staging.chmod(0o777 & ~UMASK)
         try:
-            np.savez(
-                staging / _ARRAYS_FILE,
-                X=self.X,
-                W=self.W,
-                b=self.b,
-                movie_offset=self.movie_offset,
-                movie_count=self.movie_count,
-                movie_bias=self.movie_bias,
-                movie_ids=self.movies.ids,
-                user_ids=self.users.ids,
-                seen_indptr=self.seen_indptr,
-                seen_movies=self.seen_movies,
-            )
+            arrays: dict[str, Any] = {
+                "X": self.X,
+                "W": self.W,
+                "b": self.b,
+                "movie_offset": self.movie_offset,
+                "movie_count": self.movie_count,
+                "movie_bias": self.movie_bias,
+                "movie_ids": self.movies.ids,
+                "user_ids": self.users.ids,
+                "seen_indptr": self.seen_indptr,
+                "seen_movies": self.seen_movies,
+            }
+            if self.sequence is not None:
+                arrays["sequence_indptr"] = self.sequence.indptr
+                arrays["sequence_indices"] = self.sequence.indices
+                arrays["sequence_values"] = self.sequence.values
+            np.savez(staging / _ARRAYS_FILE, **arrays)
             meta = {
                 "format": MODEL_FORMAT,
                 "format_version": MODEL_FORMAT_VERSION,
@@ -386,7 +403,7 @@ def load_model(path: str | os.PathLike) -> Model:
     except json.JSONDecodeError as error:
         raise CofiError(f"{meta_path}: not valid JSON ({error})") from None
     version = meta.get("format_version")
-    if meta.get("format") != MODEL_FORMAT or version not in (1, MODEL_FORMAT_VERSION):
+    if meta.get("format") != MODEL_FORMAT or version not in (1, 2, MODEL_FORMAT_VERSION):
         raise CofiError(
             f"{meta_path}: unsupported model format {meta.get('format')!r} v{meta.get('format_version')}"
         )
@@ -401,6 +418,7 @@ def load_model(path: str | os.PathLike) -> Model:
     if missing:
         raise CofiError(f"{path / _ARRAYS_FILE}: lacks array(s) {missing}")
     _check_arrays(data, path / _ARRAYS_FILE)
+    sequence = _sequence_graph(data, path / _ARRAYS_FILE)
     if not meta.get("model_id"):
         raise CofiError(f"{meta_path}: lacks the model_id its contents are checked against")
     try:
@@ -421,6 +439,7 @@ def load_model(path: str | os.PathLike) -> Model:
             loss_history=[tuple(pair) for pair in meta.get("loss_history", [])],
             validation_history=[tuple(pair) for pair in meta.get("validation_history", [])],
             model_id=str(meta["model_id"]),
+            sequence=sequence,
         )
     except KeyError as error:
         raise CofiError(f"{meta_path}: lacks {error}") from None
@@ -470,6 +489,27 @@ def _check_arrays(data: dict[str, np.ndarray], where: Path) -> None:
         raise CofiError(f"{where}: seen_indptr is not a CSR index over seen_movies")
     if len(seen) and (seen.min() < 0 or seen.max() >= n_movies):
         raise CofiError(f"{where}: seen_movies names movie rows outside [0, {n_movies})")
+
+
+def _sequence_graph(data: dict[str, np.ndarray], where: Path) -> SequenceGraph | None:
+    """The saved sequence graph, checked, or None when the model has none."""
+    present = [name for name in _SEQUENCE_ARRAYS if name in data]
+    if not present:
+        return None
+    if len(present) < len(_SEQUENCE_ARRAYS):
+        missing = sorted(set(_SEQUENCE_ARRAYS) - set(present))
+        raise CofiError(f"{where}: lacks array(s) {missing}")
+    indptr, indices, values = (data[name] for name in _SEQUENCE_ARRAYS)
+    for name, array in zip(_SEQUENCE_ARRAYS[:2], (indptr, indices), strict=True):
+        if array.ndim != 1 or not np.issubdtype(array.dtype, np.integer):
+            raise CofiError(f"{where}: {name} must be a 1-D integer array, got {array.dtype}")
+    if values.ndim != 1 or not np.issubdtype(values.dtype, np.floating):
+        raise CofiError(f"{where}: sequence_values must be a 1-D float array, got {values.dtype}")
+    graph = SequenceGraph(indptr.astype(np.int64), indices.astype(np.int32), values)
+    problem = graph.check(len(data["movie_ids"]))
+    if problem:
+        raise CofiError(f"{where}: {problem}")
+    return graph
 
 
 def seen_csr(triples: RatingTriples) -> tuple[np.ndarray, np.ndarray]:

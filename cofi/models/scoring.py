@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from cofi.models.sequence import SequenceGraph, neighbour_scores
+
 if TYPE_CHECKING:
     from cofi.models.model import Model
 
@@ -33,7 +35,9 @@ def iter_recommendations(
     """Top-``n`` unseen movies for users, one DataFrame per block of users.
 
     Scores ``W_block X^T + b + movie_offset + movie_bias`` for a block of users at a time, so
-    memory holds at most ``block_users x n_movies`` scores. Movies a user rated in training
+    memory holds at most ``block_users x n_movies`` scores. A model with a sequence graph
+    (:mod:`cofi.models.sequence`) orders by ``z(score) + sequence_weight * z(neighbours)``
+    instead, each z-scored over the user's candidates, and reports that as the score. Movies a user rated in training
     and movies with fewer than ``min_ratings`` training ratings are never returned (a movie
     rated once, five stars, would otherwise top every list). A user with fewer than ``n``
     candidates gets fewer rows.
@@ -67,7 +71,10 @@ def iter_recommendations(
     candidate = model.movie_count >= max(1, min_ratings)
     movie_term = np.where(candidate, model.movie_offset + model.movie_bias, -np.inf)
     X = model.X.astype(np.float32, copy=False)
-    score_block = _block_scorer(X, movie_term.astype(np.float32), k)
+    sequence = model.sequence if model.config.sequence_weight > 0 else None
+    score_block = _block_scorer(
+        X, movie_term.astype(np.float32), k, model.config.sequence_weight if sequence else None
+    )
     counts = np.diff(model.seen_indptr)
     popular = None
     for start in range(0, len(positions), block_users):
@@ -75,11 +82,11 @@ def iter_recommendations(
         block = positions[start : start + block_users]
         cold = (block < 0) | (counts[np.maximum(block, 0)] < min_user_ratings)
         if not cold.any():
-            yield _scored_block(model, score_block, block, k)
+            yield _scored_block(model, score_block, block, k, sequence)
             continue
         tables = []
         if (~cold).any():
-            tables.append(_scored_block(model, score_block, block[~cold], k))
+            tables.append(_scored_block(model, score_block, block[~cold], k, sequence))
         if popular is None:
             popular = popular_movies(model, n + max(min_user_ratings, 1), min_ratings)
         tables.append(_fallback_block(model, block_ids[cold], block[cold], popular, n))
@@ -91,15 +98,21 @@ def iter_recommendations(
         yield table.reset_index(drop=True)
 
 
-def _scored_block(model: Model, score_block, block: np.ndarray, k: int) -> pd.DataFrame:
-    """The model's top ``k`` for users at ``block`` positions."""
+def _scored_block(
+    model: Model, score_block, block: np.ndarray, k: int, sequence: SequenceGraph | None = None
+) -> pd.DataFrame:
+    """The model's top ``k`` for users at ``block`` positions (with the sequence term, if any)."""
     starts, ends = model.seen_indptr[block], model.seen_indptr[block + 1]
     rows = np.repeat(np.arange(len(block), dtype=np.int32), ends - starts)
     columns = model.seen_movies[_concatenated_ranges(starts, ends)].astype(np.int32)
+    extra = ()
+    if sequence is not None:
+        extra = (neighbour_scores(sequence, rows, columns, len(block)),)
     top_scores, top = score_block(
         model.W[block].astype(np.float32, copy=False),
         model.b[0, block].astype(np.float32, copy=False),
         np.stack([rows, columns], axis=1),
+        *extra,
     )
     top_scores, top = top_scores.numpy(), top.numpy()
     valid = np.isfinite(top_scores)
@@ -167,8 +180,14 @@ def _fallback_block(
     )
 
 
-def _block_scorer(X: np.ndarray, movie_term: np.ndarray, k: int):
+def _block_scorer(
+    X: np.ndarray, movie_term: np.ndarray, k: int, sequence_weight: float | None = None
+):
     """A function scoring a block of users against every movie and keeping the top k.
+
+    With a ``sequence_weight`` the function also takes the block's neighbour scores
+    (``block x n_movies``) and ranks by ``z(scores) + sequence_weight * z(neighbours)``
+    (:func:`blend_with_neighbours`).
 
     ``W_block X^T + b_block + movie_term``, seen (row, column) pairs set to -inf, then
     :func:`top_k`, in one XLA-compiled function (:func:`_compiled_scorer`). The movies are
@@ -182,43 +201,88 @@ def _block_scorer(X: np.ndarray, movie_term: np.ndarray, k: int):
 
     n_movies = X.shape[0]
     X, movie_term = padded_movies(X, movie_term)
-    compiled = _compiled_scorer(X.shape[0], X.shape[1], k)
+    blended = sequence_weight is not None
+    weight = np.float32(sequence_weight or 0.0)
+    compiled = _compiled_scorer(X.shape[0], X.shape[1], k, blended)
     X_tensor, term_tensor = tf.constant(X), tf.constant(movie_term)
 
-    def score(W_block, b_block, seen):
+    def score(W_block, b_block, seen, *neighbours):
         padded = np.empty((_bucket(len(seen)), 2), dtype=np.int32)
         padded[: len(seen)] = seen
         padded[len(seen) :] = (0, n_movies)  # a padding column, -inf already
-        return compiled(X_tensor, term_tensor, W_block, b_block, padded)
+        extra = ()
+        if blended:
+            (block,) = neighbours
+            extra = (np.pad(block, ((0, 0), (0, X.shape[0] - n_movies))), weight)
+        return compiled(X_tensor, term_tensor, W_block, b_block, padded, *extra)
 
     return score
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_scorer(n_rows: int, n_features: int, k: int):
+def _compiled_scorer(n_rows: int, n_features: int, k: int, blended: bool = False):
     """The compiled scorer of :func:`_block_scorer` for padded movies of this shape: traced
     once, the users and seen pairs of any number (XLA compiles each shape it meets once)."""
     import tensorflow as tf
+
+    signature = [
+        tf.TensorSpec([n_rows, n_features], tf.float32),
+        tf.TensorSpec([n_rows], tf.float32),
+        tf.TensorSpec([None, n_features], tf.float32),
+        tf.TensorSpec([None], tf.float32),
+        tf.TensorSpec([None, 2], tf.int32),
+    ]
+
+    def masked_scores(X, movie_term, W_block, b_block, seen):
+        scores = (
+            tf.linalg.matmul(W_block, X, transpose_b=True) + b_block[:, None] + movie_term[None, :]
+        )
+        return tf.tensor_scatter_nd_update(scores, seen, tf.fill(tf.shape(seen)[:1], -np.inf))
+
+    if not blended:
+
+        @tf.function(jit_compile=True, autograph=False, input_signature=signature)
+        def compiled(X, movie_term, W_block, b_block, seen):
+            return top_k(masked_scores(X, movie_term, W_block, b_block, seen), k)
+
+        return compiled
 
     @tf.function(
         jit_compile=True,
         autograph=False,
         input_signature=[
-            tf.TensorSpec([n_rows, n_features], tf.float32),
-            tf.TensorSpec([n_rows], tf.float32),
-            tf.TensorSpec([None, n_features], tf.float32),
-            tf.TensorSpec([None], tf.float32),
-            tf.TensorSpec([None, 2], tf.int32),
+            *signature,
+            tf.TensorSpec([None, n_rows], tf.float32),
+            tf.TensorSpec([], tf.float32),
         ],
     )
-    def compiled(X, movie_term, W_block, b_block, seen):
-        scores = (
-            tf.linalg.matmul(W_block, X, transpose_b=True) + b_block[:, None] + movie_term[None, :]
-        )
-        scores = tf.tensor_scatter_nd_update(scores, seen, tf.fill(tf.shape(seen)[:1], -np.inf))
-        return top_k(scores, k)
+    def compiled_blend(X, movie_term, W_block, b_block, seen, neighbours, weight):
+        scores = masked_scores(X, movie_term, W_block, b_block, seen)
+        return top_k(blend_with_neighbours(scores, neighbours, weight), k)
 
-    return compiled
+    return compiled_blend
+
+
+def blend_with_neighbours(scores, neighbours, weight):
+    """``z(scores) + weight * z(neighbours)`` where ``scores`` is finite, -inf elsewhere.
+
+    Both are z-scored per row over the finite ``scores`` (a user's candidates): minus their
+    mean, over their standard deviation (a constant row gives zeros).
+    """
+    import tensorflow as tf
+
+    candidate = tf.math.is_finite(scores)
+    count = tf.maximum(tf.reduce_sum(tf.cast(candidate, scores.dtype), axis=1, keepdims=True), 1.0)
+
+    def standardized(values):
+        values = tf.where(candidate, values, 0.0)
+        mean = tf.reduce_sum(values, axis=1, keepdims=True) / count
+        centred = tf.where(candidate, values - mean, 0.0)
+        std = tf.sqrt(tf.reduce_sum(tf.square(centred), axis=1, keepdims=True) / count)
+        return centred / tf.maximum(std, 1e-12)
+
+    blended = standardized(scores) + weight * standardized(neighbours)
+    return tf.where(candidate, blended, -np.inf)
 
 
 #: :func:`top_k` cuts each row of scores into chunks of this many movies.

@@ -1,0 +1,117 @@
+r"""Sequence neighbours: movies that users rated one after the other, a term of the ranking list.
+
+Each user's training ratings, in time order (ties by movie row), give one edge per pair of
+consecutive ratings. The graph ``T`` counts those edges in both directions, each count divided by
+``sqrt((n_a + 1)(n_b + 1))`` (``n`` the movies' training ratings, so that the most rated movies
+do not neighbour everything), and keeps each movie's ``max_neighbours`` heaviest edges. A user's
+neighbour score of movie i is ``sum_{k rated by the user} T_ki``.
+
+The ranking list orders a user's candidates by ``z(s) + weight * z(q)``: ``s`` the model's
+scores, ``q`` the neighbour scores, each z-scored over the user's candidates (mean 0, standard
+deviation 1), so that ``weight`` is a share and not a scale. A factor model scores what a user's
+whole history says; the graph adds what the user rated in the same breath, a local signal a
+low-rank model spreads thin. On validation ratings carved from the training part it raised
+ml-latest-small's P@10 by 0.004 to 0.006 and left ML-100K's within 0.0035 (benchmarks/choose_ranking.py).
+
+Nothing of size users x movies is built: the graph holds at most ``2 * n_ratings`` edges before
+the cut and ``n_movies * max_neighbours`` after; scoring multiplies one block of users' rated
+movies (sparse) by it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from cofi.data.matrices import RatingTriples
+
+#: Edges kept per movie: bounds the graph, and a block's scoring cost, at ML-25M's size.
+MAX_NEIGHBOURS = 200
+
+
+@dataclass(frozen=True)
+class SequenceGraph:
+    """Movie-to-movie weights as CSR arrays over the model's movie rows.
+
+    Attributes:
+        indptr: (n_movies + 1,) int64 row pointers.
+        indices: (n_edges,) int32 neighbour movie rows, increasing within a row.
+        values: (n_edges,) float32 weights, positive.
+    """
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    values: np.ndarray
+
+    @property
+    def n_movies(self) -> int:
+        return len(self.indptr) - 1
+
+    def matrix(self) -> sp.csr_matrix:
+        return sp.csr_matrix(
+            (self.values, self.indices, self.indptr), shape=(self.n_movies, self.n_movies)
+        )
+
+    def check(self, n_movies: int) -> str | None:
+        """What is wrong with the arrays for a model of ``n_movies`` movies, or None."""
+        indptr, indices, values = self.indptr, self.indices, self.values
+        if len(indptr) != n_movies + 1 or indptr[0] != 0 or indptr[-1] != len(indices):
+            return "sequence_indptr is not a CSR index over sequence_indices"
+        if (np.diff(indptr) < 0).any() or len(values) != len(indices):
+            return "sequence_indptr is not a CSR index over sequence_indices"
+        if len(indices) and (indices.min() < 0 or indices.max() >= n_movies):
+            return f"sequence_indices names movie rows outside [0, {n_movies})"
+        if not np.isfinite(values).all() or (values <= 0).any():
+            return "sequence_values must be finite and positive"
+        return None
+
+
+def build_sequence_graph(
+    triples: RatingTriples, timestamps: np.ndarray, max_neighbours: int = MAX_NEIGHBOURS
+) -> SequenceGraph:
+    """The graph of consecutive ratings in each user's time order (see the module docstring).
+
+    Args:
+        triples: the training ratings, in matrix coordinates.
+        timestamps: (n_ratings,) integers (any unit) aligned with ``triples``; only their order
+            within a user matters.
+        max_neighbours: edges kept per movie, the heaviest (ties: the lower movie row).
+    """
+    if len(timestamps) != len(triples):
+        raise ValueError(f"{len(timestamps)} timestamps for {len(triples)} ratings")
+    n_movies = triples.n_movies
+    order = np.lexsort((triples.movie_index, np.asarray(timestamps), triples.user_index))
+    movies, users = triples.movie_index[order], triples.user_index[order]
+    same = users[1:] == users[:-1]
+    before, after = movies[:-1][same], movies[1:][same]
+    rows = np.concatenate([before, after]).astype(np.int64)
+    columns = np.concatenate([after, before]).astype(np.int64)
+    counts = sp.coo_matrix(
+        (np.ones(len(rows), np.float32), (rows, columns)), shape=(n_movies, n_movies)
+    ).tocsr()  # duplicates summed
+    counts.sum_duplicates()
+    coo = counts.tocoo()
+    n = np.bincount(triples.movie_index, minlength=n_movies).astype(np.float64) + 1.0
+    weights = (coo.data / np.sqrt(n[coo.row] * n[coo.col])).astype(np.float32)
+    # The heaviest max_neighbours per row: rank the edges within their row, keep the first.
+    by_weight = np.lexsort((coo.col, -weights, coo.row))
+    row_sorted = coo.row[by_weight]
+    starts = np.searchsorted(row_sorted, np.arange(n_movies))
+    rank = np.arange(len(by_weight)) - starts[row_sorted]
+    kept = np.sort(by_weight[rank < max_neighbours])  # back to (row, column) order
+    indptr = np.zeros(n_movies + 1, dtype=np.int64)
+    np.cumsum(np.bincount(coo.row[kept], minlength=n_movies), out=indptr[1:])
+    return SequenceGraph(indptr, coo.col[kept].astype(np.int32), weights[kept])
+
+
+def neighbour_scores(
+    graph: SequenceGraph, rows: np.ndarray, columns: np.ndarray, n_rows: int
+) -> np.ndarray:
+    """(n_rows, n_movies) float32: each row's ``sum_k T_k`` over its rated movies ``k``, given
+    as the pairs ``(rows[e], columns[e])`` (a block of users' seen movies)."""
+    rated = sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, columns)), shape=(n_rows, graph.n_movies)
+    )
+    return sp.csr_matrix(rated @ graph.matrix()).toarray().astype(np.float32, copy=False)
