@@ -91,6 +91,7 @@ ROWS = [
     'cofi objective="svdpp"',
     'cofi objective="ranking"',
     'cofi objective="ials"',
+    'cofi objective="ials", sequence_weight=0',
     'cofi objective="mnar"',
     'cofi objective="autorec"',
     'cofi objective="blend"',
@@ -106,15 +107,18 @@ FOLD_ROWS = [
     "Surprise SVD++",
 ]
 FOLDS = ("u1", "u2", "u3", "u4", "u5")
-COFI_OBJECTIVES = {
-    "cofi defaults": None,
-    'cofi objective="biased"': "biased",
-    'cofi objective="svdpp"': "svdpp",
-    'cofi objective="ranking"': "ranking",
-    'cofi objective="ials"': "ials",
-    'cofi objective="mnar"': "mnar",
-    'cofi objective="autorec"': "autorec",
-    'cofi objective="blend"': "blend",
+#: Row name -> the settings ``cofi.fit`` gets (none: its defaults).
+COFI_OBJECTIVES: dict[str, dict] = {
+    "cofi defaults": {},
+    'cofi objective="biased"': {"objective": "biased"},
+    'cofi objective="svdpp"': {"objective": "svdpp"},
+    'cofi objective="ranking"': {"objective": "ranking"},
+    'cofi objective="ials"': {"objective": "ials"},
+    # ials's lists without the sequence-neighbour term (cofi.models.sequence)
+    'cofi objective="ials", sequence_weight=0': {"objective": "ials", "sequence_weight": 0.0},
+    'cofi objective="mnar"': {"objective": "mnar"},
+    'cofi objective="autorec"': {"objective": "autorec"},
+    'cofi objective="blend"': {"objective": "blend"},
 }
 #: Factors of implicit's ALS and BPR.
 IMPLICIT_FACTORS = 64
@@ -488,12 +492,8 @@ def fit_cofi(
     name: str, train: pd.DataFrame, scale: RatingScale, seed: int
 ) -> tuple[cofi.Model, float]:
     """cofi with its defaults, or with the row's objective; and its fit seconds."""
-    objective = COFI_OBJECTIVES[name]
     started = time.perf_counter()
-    if objective is None:
-        model = cofi.fit(train, scale=scale, seed=seed, log_every=1_000_000)
-    else:
-        model = cofi.fit(train, scale=scale, seed=seed, objective=objective, log_every=1_000_000)
+    model = cofi.fit(train, scale=scale, seed=seed, log_every=1_000_000, **COFI_OBJECTIVES[name])
     return model, time.perf_counter() - started
 
 

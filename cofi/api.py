@@ -90,5 +90,7 @@ def fit(
         callback=callback,
         warm_start=warm_start,
         monitor=held_out,
-        timestamps=timestamps_ns(ratings["timestamp"]) if "timestamp" in ratings else None,
+        timestamps=timestamps_ns(ratings["timestamp"])
+        if config.sequence_weight > 0 and "timestamp" in ratings
+        else None,
     )

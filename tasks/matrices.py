@@ -17,11 +17,12 @@ def build_matrices(
 ) -> dict:
     """Split the ratings (seeded, stable as ratings arrive) and describe the rating matrices they fill.
 
-    Writes ``train.parquet`` and ``test.parquet`` (``user_id``, ``movie_id``, ``rating``) and
+    Writes ``train.parquet`` and ``test.parquet`` (``user_id``, ``movie_id``, ``rating``, and
+    ``timestamp`` where the ratings have one: it orders the ranking lists' sequence graph) and
     ``movie_index.parquet`` / ``user_index.parquet`` (row/column -> id) in the step's folder
     under ``data_dir``.
     """
-    ratings = read_ratings(ratings_path)
+    ratings = read_ratings(ratings_path, timestamps=True)
     movie_ids = pd.read_parquet(movies_path, columns=["movie_id"])["movie_id"]
     movies, users = IndexMap.from_ids(movie_ids), IndexMap.from_ids(ratings["user_id"])
     triples, _, _ = build_triples(ratings, movies=movies, users=users)

@@ -42,10 +42,10 @@ def train_model(
         A summary: the fields of :class:`cofi.outputs.record.TrainSummary`.
     """
     logger = get_run_logger()
-    ratings = read_ratings(ratings_path, timestamps=True)  # they order the sequence graph
-    movie_ids = pd.read_parquet(movie_index_path)["movie_id"].to_numpy()
-
     train_config = TrainConfig(**config)
+    # Timestamps order the ranking lists' sequence graph; a model without one does not read them.
+    ratings = read_ratings(ratings_path, timestamps=train_config.sequence_weight > 0)
+    movie_ids = pd.read_parquet(movie_index_path)["movie_id"].to_numpy()
     # Which fit this is (train-holdout, train-final, ...): the name the flow gave the task run.
     context = TaskRunContext.get()
     fit = context.task_run.name if context else "train"

@@ -245,3 +245,11 @@ def matrix_summary(triples: RatingTriples) -> dict:
             np.count_nonzero(np.bincount(triples.movie_index, minlength=triples.n_movies))
         ),
     }
+
+
+def concatenated_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, e) for s, e in zip(starts, ends)])`` without a Python loop."""
+    lengths = ends - starts
+    total = int(lengths.sum())
+    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+    return offsets + np.arange(total)

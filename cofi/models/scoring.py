@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from cofi.data.matrices import concatenated_ranges
 from cofi.models.sequence import SequenceGraph, neighbour_scores
 
 if TYPE_CHECKING:
@@ -104,10 +105,12 @@ def _scored_block(
     """The model's top ``k`` for users at ``block`` positions (with the sequence term, if any)."""
     starts, ends = model.seen_indptr[block], model.seen_indptr[block + 1]
     rows = np.repeat(np.arange(len(block), dtype=np.int32), ends - starts)
-    columns = model.seen_movies[_concatenated_ranges(starts, ends)].astype(np.int32)
+    columns = model.seen_movies[concatenated_ranges(starts, ends)].astype(np.int32)
     extra = ()
     if sequence is not None:
-        extra = (neighbour_scores(sequence, rows, columns, len(block)),)
+        extra = (
+            neighbour_scores(sequence, rows, columns, len(block), padded_width(model.n_movies)),
+        )
     top_scores, top = score_block(
         model.W[block].astype(np.float32, copy=False),
         model.b[0, block].astype(np.float32, copy=False),
@@ -210,10 +213,7 @@ def _block_scorer(
         padded = np.empty((_bucket(len(seen)), 2), dtype=np.int32)
         padded[: len(seen)] = seen
         padded[len(seen) :] = (0, n_movies)  # a padding column, -inf already
-        extra = ()
-        if blended:
-            (block,) = neighbours
-            extra = (np.pad(block, ((0, 0), (0, X.shape[0] - n_movies))), weight)
+        extra = (*neighbours, weight) if blended else ()  # neighbours: padded_width columns
         return compiled(X_tensor, term_tensor, W_block, b_block, padded, *extra)
 
     return score
@@ -289,12 +289,17 @@ def blend_with_neighbours(scores, neighbours, weight):
 TOP_K_CHUNK = 64
 
 
+def padded_width(n_movies: int) -> int:
+    """The number of movies :func:`padded_movies` pads ``n_movies`` to."""
+    return n_movies + (-(n_movies + 1) % TOP_K_CHUNK) + 1
+
+
 def padded_movies(X: np.ndarray, movie_term: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``X`` (n_movies, n_features) with zero rows and ``movie_term`` with -inf appended, up to
     whole :data:`TOP_K_CHUNK` chunks and at least one padding movie: scores against the padded
     ``X`` plus the padded term are rows :func:`top_k` takes, whose padding is never picked."""
     n_movies, n_features = X.shape
-    padding = (-(n_movies + 1) % TOP_K_CHUNK) + 1
+    padding = padded_width(n_movies) - n_movies
     X = np.concatenate([X, np.zeros((padding, n_features), dtype=X.dtype)])
     movie_term = np.concatenate([movie_term, np.full(padding, -np.inf, dtype=movie_term.dtype)])
     return X, movie_term
@@ -326,11 +331,3 @@ def top_k(scores, k: int):
 def _bucket(count: int) -> int:
     """The power of two at or above ``count`` (at least 1024): the padded number of seen pairs."""
     return max(1024, 1 << max(count - 1, 0).bit_length())
-
-
-def _concatenated_ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(s, e) for s, e in zip(starts, ends)])`` without a Python loop."""
-    lengths = ends - starts
-    total = int(lengths.sum())
-    offsets = np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-    return offsets + np.arange(total)

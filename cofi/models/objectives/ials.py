@@ -122,10 +122,15 @@ class IALSObjective(Objective):
     # Gramians over every movie and user, and the gathers), ~20 minutes a fit. Measured on 5M
     # synthetic ratings (2 cores): 32 features in batches of 1M for 8 epochs fit in 18 s against
     # 110 s for the defaults, at a validation P@10 of 0.255 against 0.205.
+    # The sequence term is off at this size: measured on 25M synthetic ratings (whose order
+    # carries no signal, so only its cost), its graph took 41 s and 1.6 GB to build and the
+    # lists of all users 4 minutes instead of 15 s (benchmarks/scale.py); it was never measured
+    # on real data this large.
     large_data_defaults: ClassVar[dict[str, float | str]] = {
         "n_features": 32,
         "batch_size": 1_000_000,
         "epochs": 8,
+        "sequence_weight": 0.0,
     }
 
     def initial_values(self, n_movies: int, n_users: int) -> dict[str, np.ndarray]:
