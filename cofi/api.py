@@ -8,6 +8,7 @@ import pandas as pd
 from cofi.data.checks import check_ratings
 from cofi.data.matrices import IndexMap, build_triples
 from cofi.data.schema import RatingScale
+from cofi.errors import CofiError
 from cofi.evaluation.splits import timestamps_ns
 from cofi.models.config import TrainConfig, make_config
 from cofi.models.fitting import fit_triples
@@ -90,7 +91,27 @@ def fit(
         callback=callback,
         warm_start=warm_start,
         monitor=held_out,
-        timestamps=timestamps_ns(ratings["timestamp"])
+        timestamps=_ordering_times(ratings)
         if config.sequence_weight > 0 and "timestamp" in ratings
         else None,
     )
+
+
+def _ordering_times(ratings: pd.DataFrame) -> np.ndarray:
+    """(n,) int64 nanoseconds of ``ratings["timestamp"]``, which order each user's ratings for
+    the sequence graph; a missing or unusable time is a :class:`CofiError` naming the row."""
+    column = ratings["timestamp"]
+    missing = column.isna().to_numpy()
+    if missing.any():
+        raise CofiError(
+            f"ratings to train on: {int(missing.sum()):,} row(s) have no timestamp, the first at "
+            f"row {ratings.index[np.flatnonzero(missing)[0]]!r}; drop those rows, or the column"
+        )
+    if pd.api.types.is_float_dtype(column):  # seconds read as floats (a CSV with gaps, say)
+        column = column.astype(np.int64)
+    try:
+        return timestamps_ns(column)
+    except (TypeError, ValueError, OverflowError) as error:
+        raise CofiError(
+            f"ratings to train on: timestamp cannot order the ratings ({error})"
+        ) from None

@@ -117,10 +117,10 @@ def _pipeline(params: PipelineParameters) -> RunRecord:
         ratings_digest = file_digest(Path(ratings))
         n_ratings = ingested["n_ratings"]
         cold = params.train_config(n_ratings=n_ratings)
-        config, warm = _warm_start(params, cold, str(latest), dataset, ratings_digest)
+        config, warm = _warm_start(params, cold, str(latest), dataset, ratings_digest, n_ratings)
         ranking_cold = params.ranking_config(n_ratings=n_ratings)
         ranking_config, ranking_warm = _warm_start(
-            params, ranking_cold, str(latest), dataset, ratings_digest, ranking=True
+            params, ranking_cold, str(latest), dataset, ratings_digest, n_ratings, ranking=True
         )
         matrices = stages(build_matrices, "matrices")(
             ratings, movies, data, params.holdout_fraction, params.seed
@@ -339,12 +339,16 @@ def _warm_start(
     latest: str,
     dataset: str,
     ratings_digest: str,
+    n_ratings: int,
     ranking: bool = False,
 ) -> tuple[TrainConfig | None, dict]:
-    """The configuration to train with and the published models to start from (if any)."""
+    """The configuration to train with and the published models to start from (if any);
+    the objective's large-data defaults apply from ``n_ratings`` on, as for a cold start."""
     if cold is None or not params.warm_start:
         return cold, {**NO_WARM_START, "reason": "not asked for"}
-    warm_config = params.ranking_config(True) if ranking else params.train_config(True)
+    warm_config = (
+        params.ranking_config(True, n_ratings) if ranking else params.train_config(True, n_ratings)
+    )
     assert warm_config is not None
     warm = find_warm_start(
         latest,

@@ -38,8 +38,8 @@ def prepare_sweep_data(
     Returns:
         ``fit_path``, ``validation_path`` and their row counts.
     """
-    fit, validation = split_for_validation(
-        read_ratings(ratings_path), validation_fraction, seed=seed
+    fit, validation = split_for_validation(  # timestamps kept: they order the sequence term
+        read_ratings(ratings_path, timestamps=True), validation_fraction, seed=seed
     )
     out = Path(out_dir)
     get_run_logger().info(
@@ -84,7 +84,7 @@ def score_trial(
     logger = get_run_logger()
     try:
         scores = score_config(
-            read_ratings(fit_path),
+            read_ratings(fit_path, timestamps=True),  # for a sequence term, if any
             read_ratings(validation_path),
             config,
             k=k,

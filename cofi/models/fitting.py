@@ -42,6 +42,12 @@ def fit_triples(
     """
     scale = scale or infer_scale(triples.rating)
     objective = objective_for(config)
+    if config.sequence_weight > 0 and objective.predicts_ratings:
+        raise CofiError(
+            f"sequence_weight orders preference lists; objective {config.objective!r} predicts "
+            "ratings, whose lists must stay ratings: use sequence_weight=0 or a ranking objective "
+            "(ials, ranking)"
+        )
     initial = None
     if warm_start is not None:
         if config.validation_fraction > 0:

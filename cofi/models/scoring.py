@@ -38,7 +38,9 @@ def iter_recommendations(
     Scores ``W_block X^T + b + movie_offset + movie_bias`` for a block of users at a time, so
     memory holds at most ``block_users x n_movies`` scores. A model with a sequence graph
     (:mod:`cofi.models.sequence`) orders by ``z(score) + sequence_weight * z(neighbours)``
-    instead, each z-scored over the user's candidates, and reports that as the score. Movies a user rated in training
+    instead, each z-scored over the user's candidates, and reports that blend as the
+    ``predicted_rating`` (a preference score: only ranking objectives take the term). The cold
+    start's rows keep the model's own scores. Movies a user rated in training
     and movies with fewer than ``min_ratings`` training ratings are never returned (a movie
     rated once, five stars, would otherwise top every list). A user with fewer than ``n``
     candidates gets fewer rows.
@@ -189,7 +191,7 @@ def _block_scorer(
     """A function scoring a block of users against every movie and keeping the top k.
 
     With a ``sequence_weight`` the function also takes the block's neighbour scores
-    (``block x n_movies``) and ranks by ``z(scores) + sequence_weight * z(neighbours)``
+    (``block x padded_width(n_movies)``, zeros in the padding) and ranks by ``z(scores) + sequence_weight * z(neighbours)``
     (:func:`blend_with_neighbours`).
 
     ``W_block X^T + b_block + movie_term``, seen (row, column) pairs set to -inf, then

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -177,14 +175,65 @@ def test_the_graph_is_saved_checked_and_loaded(model, tmp_path) -> None:
         cofi.load_model(saved)
 
 
-def test_a_model_saved_before_sequence_weight_existed_keeps_its_id(ratings, tmp_path) -> None:
-    rating_model = cofi.fit(ratings, objective="biased", n_features=3, iterations=5, seed=0)
-    saved = rating_model.save(tmp_path / "old")
-    meta = json.loads((saved / "model.json").read_text())
-    del meta["config"]["sequence_weight"]
-    meta["format_version"] = 2
-    (saved / "model.json").write_text(json.dumps(meta))
-    assert cofi.load_model(saved).model_id == rating_model.model_id
+def test_a_model_saved_before_sequence_weight_existed_keeps_its_id() -> None:
+    from cofi.data.matrices import IndexMap
+
+    def tiny(**config) -> cofi.Model:
+        return cofi.Model(
+            X=np.array([[1.0], [2.0]], np.float32),
+            W=np.array([[0.5], [-1.0]], np.float32),
+            b=np.array([[0.25, 0.0]], np.float32),
+            movie_offset=np.array([3.0, 3.0], np.float32),
+            movie_count=np.array([1, 1], np.int32),
+            movie_bias=np.array([0.5, -0.5], np.float32),
+            movies=IndexMap(np.array([10, 20], np.int32)),
+            users=IndexMap(np.array([1, 2], np.int32)),
+            seen_indptr=np.array([0, 1, 2]),
+            seen_movies=np.array([0, 1], np.int32),
+            global_mean=3.0,
+            scale=cofi.RatingScale(1.0, 5.0, 1.0),
+            config=cofi.TrainConfig(n_features=1, **config),
+        )
+
+    # The id this model had at commit b20b469, before TrainConfig had sequence_weight.
+    assert tiny().model_id == "9d8ae1b35aaa3a67"
+    assert tiny(sequence_weight=0.5).model_id != "9d8ae1b35aaa3a67"
+
+
+def test_blocks_and_an_empty_graph_do_not_change_the_lists(model) -> None:
+    whole = model.recommend(n=5)
+    blocks = pd.concat(list(model.iter_recommendations(n=5, block_users=7)), ignore_index=True)
+    pd.testing.assert_frame_equal(blocks, whole)
+    # No consecutive pairs (every user rated once): no edges, and the list is the model's own.
+    lone = build_sequence_graph(_triples([0, 1, 2], [0, 1, 2], 3, 3), np.array([5, 6, 7]))
+    assert len(lone.values) == 0 and lone.check(3) is None
+
+
+def test_only_ranking_objectives_take_the_term(ratings) -> None:
+    with pytest.raises(CofiError, match="objective 'biased' predicts ratings"):
+        cofi.fit(ratings, objective="biased", iterations=2, sequence_weight=0.2)
+
+
+@pytest.mark.parametrize(
+    "timestamps, message",
+    [
+        (lambda t: t.where(t.index != 7), r"1 row\(s\) have no timestamp, the first at row 7"),
+        (lambda t: t.astype(str), "timestamp must be datetime64 or integer seconds"),
+    ],
+)
+def test_bad_timestamps_are_named(ratings, timestamps, message) -> None:
+    bad = ratings.assign(timestamp=timestamps(ratings["timestamp"]))
+    with pytest.raises(CofiError, match=message):
+        cofi.fit(bad, objective="ials", n_features=2, iterations=2)
+
+
+def test_whole_float_seconds_order_like_integers(ratings, model) -> None:
+    seconds = ratings["timestamp"].astype("int64") // 10**9
+    as_float = cofi.fit(
+        ratings.assign(timestamp=seconds.astype(float)),
+        objective="ials", n_features=4, iterations=30, seed=0,
+    )  # fmt: skip
+    np.testing.assert_array_equal(as_float.sequence.values, model.sequence.values)
 
 
 def test_a_folded_in_user_is_listed_with_the_graph(model, ratings) -> None:
