@@ -86,10 +86,10 @@ def build_sequence_graph(
         raise ValueError(f"{len(timestamps)} timestamps for {len(triples)} ratings")
     n_movies = triples.n_movies
     order = np.lexsort((triples.movie_index, np.asarray(timestamps), triples.user_index))
-    movies = triples.movie_index[order].astype(np.int64)
-    same = triples.user_index[order][1:] == triples.user_index[order][:-1]
+    movies, users = triples.movie_index[order].astype(np.int64), triples.user_index[order]
+    same = users[1:] == users[:-1]
     before, after = movies[:-1][same], movies[1:][same]
-    del order, movies, same
+    del order, movies, users, same
     # Each edge in both directions as one int64 key, row-major: unique keys are CSR order.
     keys, counts = np.unique(
         np.concatenate([before * n_movies + after, after * n_movies + before]), return_counts=True
@@ -120,8 +120,8 @@ def neighbour_scores(
     the pairs ``(rows[e], columns[e])`` (a block of users' seen movies). ``width`` (at least
     ``n_movies``, the default) pads the columns with zeros."""
     width = max(width, graph.n_movies)
-    edges = concatenated_ranges(graph.indptr[columns], graph.indptr[columns + 1])
-    lengths = graph.indptr[columns + 1] - graph.indptr[columns]
-    cells = np.repeat(rows.astype(np.int64) * width, lengths) + graph.indices[edges]
+    starts, ends = graph.indptr[columns], graph.indptr[columns + 1]
+    edges = concatenated_ranges(starts, ends)
+    cells = np.repeat(rows.astype(np.int64) * width, ends - starts) + graph.indices[edges]
     summed = np.bincount(cells, weights=graph.values[edges], minlength=n_rows * width)
     return summed.astype(np.float32).reshape(n_rows, width)

@@ -31,8 +31,9 @@ def model(ratings) -> cofi.Model:
     return cofi.fit(ratings, objective="biased", n_features=4, iterations=60, seed=1)
 
 
-def _tiny_model() -> cofi.Model:
-    """2 movies (ids 10, 20) x 2 users (ids 1, 2), one feature, numbers to check by hand."""
+def _tiny_model(**config) -> cofi.Model:
+    """2 movies (ids 10, 20) x 2 users (ids 1, 2), one feature, numbers to check by hand;
+    ``config``: more TrainConfig fields."""
     from cofi.data.matrices import IndexMap
 
     return cofi.Model(
@@ -48,8 +49,14 @@ def _tiny_model() -> cofi.Model:
         seen_movies=np.array([0, 1], np.int32),
         global_mean=3.0,
         scale=cofi.RatingScale(1.0, 5.0, 1.0),
-        config=cofi.TrainConfig(n_features=1),
+        config=cofi.TrainConfig(n_features=1, **config),
     )
+
+
+def test_a_model_saved_before_sequence_weight_existed_keeps_its_id() -> None:
+    # The id this model had at commit b20b469, before TrainConfig had sequence_weight.
+    assert _tiny_model().model_id == "9d8ae1b35aaa3a67"
+    assert _tiny_model(sequence_weight=0.5).model_id != "9d8ae1b35aaa3a67"
 
 
 def test_predict_by_hand_and_clipped_to_the_scale() -> None:

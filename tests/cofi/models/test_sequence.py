@@ -175,31 +175,6 @@ def test_the_graph_is_saved_checked_and_loaded(model, tmp_path) -> None:
         cofi.load_model(saved)
 
 
-def test_a_model_saved_before_sequence_weight_existed_keeps_its_id() -> None:
-    from cofi.data.matrices import IndexMap
-
-    def tiny(**config) -> cofi.Model:
-        return cofi.Model(
-            X=np.array([[1.0], [2.0]], np.float32),
-            W=np.array([[0.5], [-1.0]], np.float32),
-            b=np.array([[0.25, 0.0]], np.float32),
-            movie_offset=np.array([3.0, 3.0], np.float32),
-            movie_count=np.array([1, 1], np.int32),
-            movie_bias=np.array([0.5, -0.5], np.float32),
-            movies=IndexMap(np.array([10, 20], np.int32)),
-            users=IndexMap(np.array([1, 2], np.int32)),
-            seen_indptr=np.array([0, 1, 2]),
-            seen_movies=np.array([0, 1], np.int32),
-            global_mean=3.0,
-            scale=cofi.RatingScale(1.0, 5.0, 1.0),
-            config=cofi.TrainConfig(n_features=1, **config),
-        )
-
-    # The id this model had at commit b20b469, before TrainConfig had sequence_weight.
-    assert tiny().model_id == "9d8ae1b35aaa3a67"
-    assert tiny(sequence_weight=0.5).model_id != "9d8ae1b35aaa3a67"
-
-
 def test_blocks_and_an_empty_graph_do_not_change_the_lists(model) -> None:
     whole = model.recommend(n=5)
     blocks = pd.concat(list(model.iter_recommendations(n=5, block_users=7)), ignore_index=True)
