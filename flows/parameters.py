@@ -169,6 +169,12 @@ RankingObjectiveName = Literal[(*OBJECTIVE_NAMES, "none")]  # type: ignore[valid
 
 #: The training fields the ranking model shares with the rating model (how, not what, it fits).
 SHARED_TRAINING_FIELDS = ("seed", "method", "dtype", "epochs", "batch_size")
+#: The ranking model's own fields, each set over its objective's defaults where given.
+RANKING_FIELDS = {
+    "ranking_n_features": "n_features",
+    "ranking_iterations": "iterations",
+    "ranking_sequence_weight": "sequence_weight",
+}
 
 
 class PipelineParameters(_TrainingParameters, DataParameters):
@@ -184,6 +190,15 @@ class PipelineParameters(_TrainingParameters, DataParameters):
     ranking_n_features: Annotated[int, Field(ge=1, le=4096)] | Unset = Field(
         default=None,
         description="length of the ranking model's vectors (empty: its objective's, 128 for ials)",
+    )
+    ranking_iterations: Annotated[int, Field(ge=1, le=1_000_000)] | Unset = Field(
+        default=None,
+        description="the ranking model's optimizer steps (empty: its objective's, 200 for ials)",
+    )
+    ranking_sequence_weight: Annotated[float, Field(ge=0.0, le=10.0)] | Unset = Field(
+        default=None,
+        description="share of the sequence-neighbour term in the published order (0: off; "
+        "empty: its objective's, 0.2 for ials below 10M ratings, 0 from there on)",
     )
 
     holdout_fraction: Annotated[float, Option("--holdout")] = Field(
@@ -246,7 +261,7 @@ class PipelineParameters(_TrainingParameters, DataParameters):
         self, warm_start: bool = False, n_ratings: int | None = None
     ) -> TrainConfig | None:
         """The ranking model's configuration: its objective's defaults (large-data ones from
-        ``n_ratings`` ratings on), ``ranking_n_features`` and the fields it shares with the
+        ``n_ratings`` ratings on), the ``ranking_*`` fields given and the fields it shares with the
         rating model where given; None when the rating model ranks."""
         if self.ranking_objective == "none":
             return None
@@ -254,8 +269,9 @@ class PipelineParameters(_TrainingParameters, DataParameters):
             "objective": self.ranking_objective,
             **self._given(SHARED_TRAINING_FIELDS),
         }
-        if self.ranking_n_features is not None:
-            hyperparameters["n_features"] = self.ranking_n_features
+        for field, name in RANKING_FIELDS.items():
+            if (value := getattr(self, field)) is not None:
+                hyperparameters[name] = value
         return make_config(None, hyperparameters, warm_start=warm_start, n_ratings=n_ratings)
 
 

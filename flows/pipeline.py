@@ -36,6 +36,7 @@ from flows import failures  # noqa: E402
 from flows.parameters import (  # noqa: E402
     LAB_CONFIG,
     LAB_FIELDS,
+    RANKING_FIELDS,
     TRAINING_FIELDS,
     LaunchOptions,
     PipelineParameters,
@@ -235,7 +236,7 @@ def _publish(
         # The run folder is complete, record included, before `latest` points at it.
         record.write(run_dir)
         # The run's own parameters; the models' configurations, resolved, come from the record.
-        shown_elsewhere = {"data_dir", "ranking_n_features", *TRAINING_FIELDS}
+        shown_elsewhere = {"data_dir", *RANKING_FIELDS, *TRAINING_FIELDS}
         own = params.model_dump(
             exclude_none=True,
             exclude=shown_elsewhere | ({"dataset"} if params.source else set()),

@@ -190,8 +190,24 @@ def make_config(
             if warm_start and objective_type.warm_starts:
                 base.update(WARM_START_DEFAULTS)
     try:
-        return TrainConfig(**{**base, **hyperparameters})
+        made = TrainConfig(**{**base, **hyperparameters})
     except ValidationError as error:
         raise CofiError(
             f"invalid hyperparameters: {error}\nknown names: {sorted(TrainConfig.model_fields)}"
         ) from None
+    check_sequence_weight(made)
+    return made
+
+
+def check_sequence_weight(config: TrainConfig) -> None:
+    """Refuse a sequence-neighbour term on an objective that predicts ratings.
+
+    Raises:
+        CofiError: ``config.sequence_weight > 0`` and ``config.objective`` predicts ratings.
+    """
+    if config.sequence_weight > 0 and objective_class(config.objective).predicts_ratings:
+        raise CofiError(
+            f"sequence_weight orders preference lists; objective {config.objective!r} predicts "
+            "ratings, whose lists must stay ratings: use sequence_weight=0 or a ranking objective "
+            "(ials, ranking)"
+        )

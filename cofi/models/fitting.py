@@ -8,7 +8,7 @@ from cofi.data.checks import infer_scale
 from cofi.data.matrices import IndexMap, RatingTriples
 from cofi.data.schema import RatingScale
 from cofi.errors import CofiError
-from cofi.models.config import TrainConfig
+from cofi.models.config import TrainConfig, check_sequence_weight
 from cofi.models.model import Model, seen_csr
 from cofi.models.objectives import objective_for
 from cofi.models.sequence import build_sequence_graph
@@ -42,12 +42,7 @@ def fit_triples(
     """
     scale = scale or infer_scale(triples.rating)
     objective = objective_for(config)
-    if config.sequence_weight > 0 and objective.predicts_ratings:
-        raise CofiError(
-            f"sequence_weight orders preference lists; objective {config.objective!r} predicts "
-            "ratings, whose lists must stay ratings: use sequence_weight=0 or a ranking objective "
-            "(ials, ranking)"
-        )
+    check_sequence_weight(config)
     initial = None
     if warm_start is not None:
         if config.validation_fraction > 0:

@@ -274,6 +274,11 @@ def test_options_keep_their_names_and_fill_only_what_is_given() -> None:
         (["--dataset", "ml-nope"], "invalid choice: 'ml-nope'"),
         (["--warm-start", "--validation-fraction", "0.1"], "use one or the other"),
         (["--holdout", "1"], "holdout_fraction: Input should be less than 1"),
+        (["--ranking-iterations", "0"], "ranking_iterations: Input should be greater than"),
+        (
+            ["--ranking-objective", "biased", "--ranking-sequence-weight", "0.2"],
+            "objective 'biased' predicts ratings",
+        ),
     ],
 )
 def test_a_bad_option_is_refused_before_anything_runs(argv, problem, capsys) -> None:
@@ -340,3 +345,13 @@ def test_the_ranking_model_is_declared_once_with_its_own_defaults() -> None:
     ials = default.ranking_config()
     assert ials is not None and ials.n_features == objective_defaults("ials")["n_features"]
     assert parse_args(["--ranking-objective", "none"])[0].ranking_config() is None
+    # the ranking model's steps and sequence term, over its objective's defaults
+    ials_defaults = objective_defaults("ials")
+    assert (ials.iterations, ials.sequence_weight) == (
+        ials_defaults["iterations"],
+        ials_defaults["sequence_weight"],
+    )
+    given, _ = parse_args(["--ranking-iterations", "7", "--ranking-sequence-weight", "0"])
+    config = given.ranking_config()
+    assert config is not None and (config.iterations, config.sequence_weight) == (7, 0.0)
+    assert given.train_config().iterations == default.train_config().iterations
