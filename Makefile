@@ -23,8 +23,11 @@ setup: $(VENV)/.installed
 run: setup
 	$(BIN)/python -m flows.pipeline $(ARGS)
 
+# Two worker processes, each file's tests in one of them (tests/conftest.py groups them).
+PYTEST_WORKERS ?= 2
+
 test: setup
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check cofi cli tasks flows tests benchmarks

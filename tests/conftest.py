@@ -19,6 +19,18 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist's ``--dist loadgroup`` (``make test``) each file's tests run in one
+    worker, so its module fixtures are built once; the integration files share one worker, as
+    they share the session's served run."""
+    root = Path(str(config.rootpath))
+    for item in items:
+        relative = item.path.relative_to(root)
+        group = "integration" if relative.parts[:2] == ("tests", "integration") else str(relative)
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def movielens_dir() -> Path:
     """The local MovieLens folder from COFI_MOVIELENS_DIR; skips the test when it is not set."""
