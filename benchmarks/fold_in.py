@@ -5,7 +5,8 @@ the base model is fitted on everyone else; the new users' 80% are folded in; a f
 fits everyone else plus those 80%. Both are scored on the new users' 20%, beside the movie-mean
 baseline, and their predictions for the new users are compared over every movie.
 
-    COFI_MOVIELENS_DIR=../shared/movielens python benchmarks/fold_in.py [--dataset ml-100k]
+    COFI_MOVIELENS_DIR=../shared/movielens python benchmarks/fold_in.py [--dataset ml-100k] \\
+        [--iterations N]
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ def main() -> None:
     parser.add_argument("--dataset", default="ml-latest-small")
     parser.add_argument("--new-users", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--iterations", type=int, help="optimizer steps of both fits (default: the objective's)"
+    )
     args = parser.parse_args()
+    steps = {} if args.iterations is None else {"iterations": args.iterations}
     with tempfile.TemporaryDirectory() as work:
         result = ingest(
             resolve_source(dataset=args.dataset),
@@ -54,12 +59,12 @@ def main() -> None:
     movie_ids = ratings["movie_id"].unique()
 
     started = time.perf_counter()
-    base = cofi.fit(base_part, movie_ids=movie_ids)
+    base = cofi.fit(base_part, movie_ids=movie_ids, **steps)
     base_seconds = time.perf_counter() - started
     fold_in(base, new_part.iloc[:5])  # once, so TensorFlow's first-call costs are not timed below
     folded = fold_in(base, new_part)
     started = time.perf_counter()
-    full = cofi.fit(pd.concat([base_part, new_part]), movie_ids=movie_ids)
+    full = cofi.fit(pd.concat([base_part, new_part]), movie_ids=movie_ids, **steps)
     full_seconds = time.perf_counter() - started
 
     movies = base.movies.ids[base.movie_count > 0]

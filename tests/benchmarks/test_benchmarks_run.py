@@ -18,7 +18,10 @@ def run(*args: str, timeout: int = 300) -> str:
 
 
 def test_scale_benchmark_runs_small(tmp_path) -> None:
-    out = run("benchmarks/scale.py", "--ratings", "20000", "--out", str(tmp_path))
+    out = run(
+        "benchmarks/scale.py", "--ratings", "20000", "--out", str(tmp_path),
+        "--", "--iterations", "20", "--ranking-iterations", "20",
+    )  # fmt: skip
     assert "20,000 ratings" in out and "peak RSS" in out and "M scores/s per core" in out
     assert "model          RMSE" in out
 
@@ -31,7 +34,9 @@ def test_scoring_benchmark_runs_small() -> None:
 
 
 def test_fold_in_benchmark_runs(movielens_dir) -> None:
-    out = run("benchmarks/fold_in.py", "--dataset", "ml-100k", "--new-users", "5")
+    out = run(
+        "benchmarks/fold_in.py", "--dataset", "ml-100k", "--new-users", "5", "--iterations", "30"
+    )
     assert "| full retrain |" in out and "correlation" in out
 
 

@@ -24,7 +24,9 @@ def data_dir(tmp_path_factory, movielens_dir) -> Path:
 
     root = tmp_path_factory.mktemp("data")
     with prefect_test_harness(server_startup_timeout=120):
-        cofi_pipeline(dataset="ml-latest-small", data_dir=str(root), iterations=40)
+        cofi_pipeline(
+            dataset="ml-latest-small", data_dir=str(root), iterations=40, ranking_iterations=40
+        )
     return root
 
 

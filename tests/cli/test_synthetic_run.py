@@ -30,7 +30,17 @@ def data_dir(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     with prefect_test_harness(server_startup_timeout=120):
         status = main(
-            ["--data-dir", str(root), "run", "--source", str(source), "--iterations", "60"]
+            [
+                "--data-dir",
+                str(root),
+                "run",
+                "--source",
+                str(source),
+                "--iterations",
+                "60",
+                "--ranking-iterations",
+                "60",
+            ]
         )
     assert status == 0
     return root

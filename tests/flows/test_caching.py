@@ -22,7 +22,7 @@ from cofi.outputs.record import RunRecord
 from flows.pipeline import cofi_pipeline
 from tasks.caching import FileLocks, InputFiles
 
-PARAMS = dict(iterations=10, top_n=5, seed=2, shards=2)
+PARAMS = dict(iterations=10, ranking_iterations=10, top_n=5, seed=2, shards=2)
 CACHED_STEPS = {
     "matrices",
     "train-holdout",

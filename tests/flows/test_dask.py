@@ -11,7 +11,9 @@ pytest.importorskip("prefect_dask")
 def test_dask_shards_match_the_single_process_run(harness, ratings_source, tmp_path) -> None:
     from flows.pipeline import cofi_pipeline, with_task_runner
 
-    params = dict(iterations=20, holdout_fraction=0.0, top_n=5, seed=4, similar_n=0)
+    params = dict(
+        iterations=20, ranking_iterations=20, holdout_fraction=0.0, top_n=5, seed=4, similar_n=0
+    )
     single = cofi_pipeline(data_dir=str(tmp_path / "single"), **ratings_source, **params)
     on_dask = with_task_runner(dask_workers=2, dask_address=None)
     assert on_dask is not cofi_pipeline

@@ -205,6 +205,8 @@ def served_run(
                     # Few steps: this checks the wiring, not the model.
                     "-p",
                     "iterations=20",
+                    "-p",
+                    "ranking_iterations=20",
                     "--watch",
                     "--watch-timeout",
                     str(RUN_SECONDS),

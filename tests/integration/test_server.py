@@ -23,7 +23,11 @@ def test_the_nightly_run_completes(served_run: ServedRun) -> None:
     )
     deployment = served_run.get(f"/deployments/name/{PIPELINE_DEPLOYMENT}")
     assert flow_run["deployment_id"] == deployment["id"]
-    assert flow_run["parameters"] == {"dataset": "ml-latest-small", "iterations": 20}
+    assert flow_run["parameters"] == {
+        "dataset": "ml-latest-small",
+        "iterations": 20,
+        "ranking_iterations": 20,
+    }
 
 
 @pytest.mark.parametrize(
