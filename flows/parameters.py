@@ -34,6 +34,7 @@ from cofi.evaluation.sweep import Metric, SweepSpace
 from cofi.models.config import (
     LAB_CONFIG,
     LARGE_DATA_OBJECTIVE,
+    LARGE_DATA_RATINGS,
     MINIBATCH_MIN_RATINGS,
     OBJECTIVE_DEFAULTS,
     SMALL_DATA_OBJECTIVE,
@@ -41,7 +42,7 @@ from cofi.models.config import (
     TrainConfig,
     make_config,
 )
-from cofi.models.objectives import OBJECTIVE_NAMES
+from cofi.models.objectives import OBJECTIVE_NAMES, objective_class
 
 #: A field left empty means "not given": its type, or None. The form shows the type alone (a
 #: bare null would render as 'Property is type "None"'); the description says what empty means.
@@ -169,6 +170,23 @@ RankingObjectiveName = Literal[(*OBJECTIVE_NAMES, "none")]  # type: ignore[valid
 
 #: The training fields the ranking model shares with the rating model (how, not what, it fits).
 SHARED_TRAINING_FIELDS = ("seed", "method", "dtype", "epochs", "batch_size")
+#: The objective of the ranking model unless one is named: the best top-N lists on validation
+#: splits of ML-100K and ml-latest-small (benchmarks/choose_ranking.py).
+DEFAULT_RANKING_OBJECTIVE = "ials"
+
+
+def _ranking_default(name: str) -> str:
+    """What an empty ``ranking_*`` field means: the default ranking objective's value of
+    TrainConfig field ``name``, and its large-data value where that differs."""
+    objective = objective_class(DEFAULT_RANKING_OBJECTIVE)
+    value = {**TrainConfig().model_dump(), **objective.defaults}[name]
+    said = f"empty: its objective's, {value:g} for {DEFAULT_RANKING_OBJECTIVE}"
+    large = objective.large_data_defaults.get(name)
+    if large is not None and large != value:
+        said += f"; {large:g} from {objective.large_data_from or LARGE_DATA_RATINGS:,} ratings"
+    return said
+
+
 #: The ranking model's own fields, each set over its objective's defaults where given.
 RANKING_FIELDS = {
     "ranking_n_features": "n_features",
@@ -181,24 +199,22 @@ class PipelineParameters(_TrainingParameters, DataParameters):
     """Every parameter of one ``cofi-pipeline`` run. Unknown names and bad values fail at once."""
 
     ranking_objective: RankingObjectiveName = Field(  # pyright: ignore[reportInvalidTypeForm]
-        # ials: the best top-N lists on validation splits of ML-100K and ml-latest-small
-        # (benchmarks/choose_ranking.py), above EASE on ML-100K, level with it on ml-latest-small
-        default="ials",
+        default=DEFAULT_RANKING_OBJECTIVE,
         description="the objective of the model that ranks the published lists (none: the "
         "rating model ranks them); predicted_rating stays the rating model's",
     )
     ranking_n_features: Annotated[int, Field(ge=1, le=4096)] | Unset = Field(
         default=None,
-        description="length of the ranking model's vectors (empty: its objective's, 128 for ials)",
+        description=f"length of the ranking model's vectors ({_ranking_default('n_features')})",
     )
     ranking_iterations: Annotated[int, Field(ge=1, le=1_000_000)] | Unset = Field(
         default=None,
-        description="the ranking model's optimizer steps (empty: its objective's, 200 for ials)",
+        description=f"the ranking model's optimizer steps ({_ranking_default('iterations')})",
     )
     ranking_sequence_weight: Annotated[float, Field(ge=0.0, le=10.0)] | Unset = Field(
         default=None,
         description="share of the sequence-neighbour term in the published order (0: off; "
-        "empty: its objective's, 0.2 for ials below 10M ratings, 0 from there on)",
+        f"{_ranking_default('sequence_weight')})",
     )
 
     holdout_fraction: Annotated[float, Option("--holdout")] = Field(
