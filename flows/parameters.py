@@ -209,7 +209,8 @@ class PipelineParameters(_TrainingParameters, DataParameters):
     )
     ranking_iterations: Annotated[int, Field(ge=1, le=1_000_000)] | Unset = Field(
         default=None,
-        description=f"the ranking model's optimizer steps ({_ranking_default('iterations')})",
+        description="the ranking model's optimizer steps, full batch (mini-batches take "
+        f"--epochs) ({_ranking_default('iterations')})",
     )
     ranking_sequence_weight: Annotated[float, Field(ge=0.0, le=10.0)] | Unset = Field(
         default=None,
@@ -252,19 +253,31 @@ class PipelineParameters(_TrainingParameters, DataParameters):
             )
         try:
             self.train_config(warm_start=self.warm_start)
-            self.ranking_config(warm_start=self.warm_start)
         except CofiError as error:
             raise ValueError(str(error)) from None
+        given = [field for field in RANKING_FIELDS if getattr(self, field) is not None]
+        if self.ranking_objective == "none" and given:
+            raise ValueError(
+                f"{', '.join(given)} set(s) the ranking model, and ranking_objective none has "
+                "none (the rating model ranks the lists)"
+            )
+        try:
+            self.ranking_config(warm_start=self.warm_start)
+        except CofiError as error:
+            raise ValueError(f"the ranking model ({self.ranking_objective}): {error}") from None
         return self
 
     def _given(self, names: tuple[str, ...]) -> dict[str, Any]:
-        """The fields of ``names`` set to something other than TrainConfig's default: the
-        others are left to the objective's own defaults (at ``n_ratings``' size)."""
+        """The fields of ``names`` given: not empty and, for a field with a default of its own
+        (TrainConfig's), other than it. The others are left to the objective's own defaults (at
+        ``n_ratings``' size). A field some objective sets is empty by default, so any value given
+        counts, TrainConfig's default included."""
+        fields = type(self).model_fields
         values = {name: getattr(self, name) for name in names}
         return {
             name: value
             for name, value in values.items()
-            if value is not None and value != TrainConfig.model_fields[name].default
+            if value is not None and value != fields[name].default
         }
 
     def train_config(self, warm_start: bool = False, n_ratings: int | None = None) -> TrainConfig:

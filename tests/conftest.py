@@ -26,9 +26,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     they share the session's served run."""
     root = Path(str(config.rootpath))
     for item in items:
-        relative = item.path.relative_to(root)
+        relative = item.path.relative_to(root) if item.path.is_relative_to(root) else item.path
         group = "integration" if relative.parts[:2] == ("tests", "integration") else str(relative)
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-xdist registers the mark; without it (-p no:xdist) the mark is still known.
+    config.addinivalue_line("markers", "xdist_group(name): run these tests in one xdist worker")
 
 
 @pytest.fixture(scope="session")

@@ -157,6 +157,15 @@ def test_changed_parameters_land_in_new_folders(harness, synthetic_source, tmp_p
     assert set(states["train-ranking-holdout"]) == set(states["train-ranking-final"]) == {"Cached"}
     assert folders.count("train") == 6 and folders.count("matrices") == 1
     assert (one.train.final.model_dir / "model.json").is_file(), "the first model was replaced"
+    # ranking_iterations is the ranking model's: the rating models stand
+    assert one.train.ranking_final is not None and one.train.ranking_final.steps == 10
+    ranked, states = _run(synthetic_source, tmp_path, ranking_iterations=12)
+    assert set(states["train"]) == {"Cached"}
+    assert (
+        set(states["train-ranking-holdout"]) == set(states["train-ranking-final"]) == {"Completed"}
+    )
+    assert ranked.train.ranking_final is not None and ranked.train.ranking_final.steps == 12
+    assert ranked.ranking_model_id != one.ranking_model_id
 
 
 @pytest.mark.parametrize("same_inputs", [False, True])

@@ -93,7 +93,14 @@ def test_the_served_forms_refuse_bad_values_and_take_empty_optional_fields() -> 
     refused = {"n_features": 0, "holdout_fraction": 1.5, "dataset": "ml-nope", "top_n": 0}
     for name, value in refused.items():
         assert validate({name: value}, schema, preprocess=True, ignore_required=True), name
-    taken = {"lambda_": None, "source": None, "ranking_n_features": None, "n_features": 8}
+    taken = {
+        "lambda_": None,
+        "source": None,
+        "ranking_n_features": None,
+        "ranking_iterations": None,
+        "ranking_sequence_weight": None,
+        "n_features": 8,
+    }
     assert validate(taken, schema, preprocess=True, ignore_required=True) == []
     for deployment in (nightly, weekly):
         properties = deployment._parameter_openapi_schema.model_dump()["properties"]

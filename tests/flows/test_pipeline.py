@@ -277,7 +277,11 @@ def test_options_keep_their_names_and_fill_only_what_is_given() -> None:
         (["--ranking-iterations", "0"], "ranking_iterations: Input should be greater than"),
         (
             ["--ranking-objective", "biased", "--ranking-sequence-weight", "0.2"],
-            "objective 'biased' predicts ratings",
+            "the ranking model (biased): sequence_weight orders preference lists",
+        ),
+        (
+            ["--ranking-objective", "none", "--ranking-iterations", "5"],
+            "ranking_iterations set(s) the ranking model, and ranking_objective none has none",
         ),
     ],
 )
@@ -355,3 +359,10 @@ def test_the_ranking_model_is_declared_once_with_its_own_defaults() -> None:
     config = given.ranking_config()
     assert config is not None and (config.iterations, config.sequence_weight) == (7, 0.0)
     assert given.train_config().iterations == default.train_config().iterations
+    # a value given counts even when it is TrainConfig's default: blend's own is not
+    blend = objective_defaults("blend")
+    assert blend["iterations"] != TrainConfig().iterations
+    steps, _ = parse_args(["--iterations", str(TrainConfig().iterations)])
+    assert steps.train_config().iterations == TrainConfig().iterations
+    ials_lambda, _ = parse_args(["--objective", "ials", "--lambda", str(TrainConfig().lambda_)])
+    assert ials_lambda.train_config().lambda_ == TrainConfig().lambda_ != ials_defaults["lambda_"]

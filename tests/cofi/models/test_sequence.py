@@ -187,6 +187,16 @@ def test_blocks_and_an_empty_graph_do_not_change_the_lists(model) -> None:
 def test_only_ranking_objectives_take_the_term(ratings) -> None:
     with pytest.raises(CofiError, match="objective 'biased' predicts ratings"):
         cofi.fit(ratings, objective="biased", iterations=2, sequence_weight=0.2)
+    # a config made by hand, not through make_config, is refused by the fit itself
+    from cofi.data.matrices import IndexMap
+    from cofi.models.config import TrainConfig
+    from cofi.models.fitting import fit_triples
+
+    config = TrainConfig(objective="biased", iterations=2, sequence_weight=0.2)
+    triples = _triples([0, 1, 1], [0, 0, 1], 2, 2)
+    maps = IndexMap.from_ids(np.arange(2)), IndexMap.from_ids(np.arange(2))
+    with pytest.raises(CofiError, match="objective 'biased' predicts ratings"):
+        fit_triples(triples, *maps, config, scale=cofi.RatingScale(1.0, 5.0, 1.0))
 
 
 @pytest.mark.parametrize(
