@@ -176,15 +176,14 @@ DEFAULT_RANKING_OBJECTIVE = "ials"
 
 
 def _ranking_default(name: str) -> str:
-    """What an empty ``ranking_*`` field means: the default ranking objective's value of
-    TrainConfig field ``name``, and its large-data value where that differs."""
-    objective = objective_class(DEFAULT_RANKING_OBJECTIVE)
-    value = {**TrainConfig().model_dump(), **objective.defaults}[name]
+    """What an empty ``ranking_*`` field means: TrainConfig field ``name`` as make_config fills
+    it for the default ranking objective, and from its large-data size on where that differs."""
+    chosen = {"objective": DEFAULT_RANKING_OBJECTIVE}
+    large_from = objective_class(DEFAULT_RANKING_OBJECTIVE).large_data_from or LARGE_DATA_RATINGS
+    value = getattr(make_config(None, chosen), name)
+    large = getattr(make_config(None, chosen, n_ratings=large_from), name)
     said = f"empty: its objective's, {value:g} for {DEFAULT_RANKING_OBJECTIVE}"
-    large = objective.large_data_defaults.get(name)
-    if large is not None and large != value:
-        said += f"; {large:g} from {objective.large_data_from or LARGE_DATA_RATINGS:,} ratings"
-    return said
+    return said if large == value else f"{said}; {large:g} from {large_from:,} ratings"
 
 
 #: The ranking model's own fields, each set over its objective's defaults where given.

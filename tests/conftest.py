@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Under pytest-xdist's ``--dist loadgroup`` (``make test``) each file's tests run in one
     worker, so its module fixtures are built once; the integration files share one worker, as
     they share the session's served run."""
-    root = Path(str(config.rootpath))
+    root = config.rootpath
     for item in items:
         relative = item.path.relative_to(root) if item.path.is_relative_to(root) else item.path
         group = "integration" if relative.parts[:2] == ("tests", "integration") else str(relative)

@@ -7,8 +7,10 @@ import pandas as pd
 import pytest
 
 import cofi
-from cofi.data.matrices import RatingTriples
+from cofi.data.matrices import IndexMap, RatingTriples
 from cofi.errors import CofiError
+from cofi.models.config import TrainConfig
+from cofi.models.fitting import fit_triples
 from cofi.models.scoring import blend_with_neighbours
 from cofi.models.sequence import build_sequence_graph, neighbour_scores
 
@@ -188,10 +190,6 @@ def test_only_ranking_objectives_take_the_term(ratings) -> None:
     with pytest.raises(CofiError, match="objective 'biased' predicts ratings"):
         cofi.fit(ratings, objective="biased", iterations=2, sequence_weight=0.2)
     # a config made by hand, not through make_config, is refused by the fit itself
-    from cofi.data.matrices import IndexMap
-    from cofi.models.config import TrainConfig
-    from cofi.models.fitting import fit_triples
-
     config = TrainConfig(objective="biased", iterations=2, sequence_weight=0.2)
     triples = _triples([0, 1, 1], [0, 0, 1], 2, 2)
     maps = IndexMap.from_ids(np.arange(2)), IndexMap.from_ids(np.arange(2))
